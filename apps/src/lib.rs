@@ -1,0 +1,1 @@
+//! Servers and tools built from the stack's crates.

@@ -1,0 +1,7 @@
+//! Backends: the leaves of the stack. Each implements [`crate::Port`].
+
+pub mod afpacket;
+pub mod impair;
+pub mod pipe;
+pub(crate) mod sys;
+pub mod tap;

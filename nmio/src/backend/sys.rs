@@ -1,0 +1,138 @@
+//! Small Linux helpers shared by the kernel backends: interface look-ups and `poll`.
+
+use crate::error::check_ifname;
+use crate::Error;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// What a raw socket or TAP open needs, said once for every error line.
+pub(crate) const NEED_NET_ADMIN: &str = "needs CAP_NET_RAW/CAP_NET_ADMIN: run as root";
+
+/// A `struct ifreq` with the name filled in.
+fn ifreq(name: &str) -> Result<libc::ifreq, Error> {
+    check_ifname(name)?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+/// A throw-away datagram socket for interface ioctls.
+fn ioctl_socket() -> Result<OwnedFd, Error> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Error::last_os(
+            "socket for interface ioctls",
+            "",
+            NEED_NET_ADMIN,
+        ));
+    }
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ioctl_ifreq(name: &str, req: libc::c_ulong, what: &str) -> Result<libc::ifreq, Error> {
+    let mut ifr = ifreq(name)?;
+    let sock = ioctl_socket()?;
+    // SAFETY: `ifr` is a valid ifreq for the SIOCGIF* requests used here, which only read
+    // the name and write the union.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), req as _, &mut ifr) };
+    if rc < 0 {
+        return Err(Error::last_os(
+            format!("{what} of interface {name:?}"),
+            name,
+            NEED_NET_ADMIN,
+        ));
+    }
+    Ok(ifr)
+}
+
+/// The interface index of `name`.
+pub(crate) fn if_index(name: &str) -> Result<i32, Error> {
+    let ifr = ioctl_ifreq(name, libc::SIOCGIFINDEX, "index")?;
+    // SAFETY: SIOCGIFINDEX filled the ifru_ifindex member.
+    Ok(unsafe { ifr.ifr_ifru.ifru_ifindex })
+}
+
+/// The MTU of `name`.
+pub(crate) fn if_mtu(name: &str) -> Result<usize, Error> {
+    let ifr = ioctl_ifreq(name, libc::SIOCGIFMTU, "MTU")?;
+    // SAFETY: SIOCGIFMTU filled the ifru_mtu member.
+    Ok(unsafe { ifr.ifr_ifru.ifru_mtu } as usize)
+}
+
+/// The hardware address of `name`.
+pub(crate) fn if_mac(name: &str) -> Result<[u8; 6], Error> {
+    let ifr = ioctl_ifreq(name, libc::SIOCGIFHWADDR, "hardware address")?;
+    // SAFETY: SIOCGIFHWADDR filled the ifru_hwaddr member.
+    let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (d, s) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *d = *s as u8;
+    }
+    Ok(mac)
+}
+
+/// Wait up to `timeout` for `fd` to become readable. `Ok(true)` when it is.
+pub(crate) fn poll_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd, count 1.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    match rc {
+        n if n > 0 => Ok(pfd.revents & (libc::POLLIN | libc::POLLERR) != 0),
+        0 => Ok(false),
+        _ => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A random locally administered unicast MAC, for ports that sit behind a kernel device
+/// whose own MAC belongs to the kernel (TAP) or to tests.
+pub(crate) fn random_local_mac() -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    // SAFETY: getrandom writes at most 6 bytes into a 6-byte buffer.
+    let n = unsafe { libc::getrandom(mac.as_mut_ptr().cast(), mac.len(), 0) };
+    if n != 6 {
+        // Not worth failing for: fall back to the PID, still locally administered.
+        let pid = std::process::id().to_be_bytes();
+        mac[2..6].copy_from_slice(&pid);
+    }
+    mac[0] = (mac[0] & 0xfc) | 0x02;
+    mac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_found_and_missing_devices_are_named() {
+        assert!(if_index("lo").unwrap() > 0);
+        assert!(if_mtu("lo").unwrap() >= 1500);
+        let e = if_index("nmio-nonexist").unwrap_err();
+        assert_eq!(e.to_string(), "no such network device \"nmio-nonexist\"");
+        let e = if_mtu("bad/name").unwrap_err();
+        assert!(e.to_string().starts_with("invalid interface name"), "{e}");
+    }
+
+    #[test]
+    fn local_macs_are_unicast_and_locally_administered() {
+        let m = random_local_mac();
+        assert_eq!(m[0] & 0x03, 0x02);
+    }
+}

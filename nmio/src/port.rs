@@ -1,0 +1,178 @@
+//! The port interface: one RX/TX queue pair, split into an RX half and a TX half.
+//!
+//! Every backend implements [`Port`], [`RxQueue`] and [`TxQueue`]; nothing above `nmio`
+//! names a backend. The traits are generic (no `dyn`), so a whole receive path written
+//! against them is monomorphized and inlined for the backend the application picked.
+
+use crate::prepared::{PrepMode, PreparedId};
+use crate::stats::PortStats;
+use crate::Error;
+use std::time::Duration;
+
+bitflags::bitflags! {
+    /// Per-frame facts a backend learned from the NIC or the kernel.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct RxFlags: u32 {
+        /// The L4 checksum was left for offload and is not filled in (the Linux peer of a
+        /// veth or a TAP sent with `CHECKSUM_PARTIAL`; `TP_STATUS_CSUMNOTREADY`). Upper
+        /// layers must not reject the frame for a bad checksum.
+        const CSUM_PARTIAL = 1 << 0;
+        /// The NIC or kernel verified the L4 checksum (`TP_STATUS_CSUM_VALID`).
+        const CSUM_VALID = 1 << 1;
+        /// An 802.1Q tag was removed by the NIC or kernel; see [`RxMeta::vlan_tci`].
+        const VLAN_STRIPPED = 1 << 2;
+    }
+}
+
+/// Metadata that comes with each received frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Length of the frame handed to the callback, in bytes.
+    pub len: u32,
+    /// RSS / flow hash if the backend knows it (AF_PACKET fanout, NIC RSS), else `None`.
+    pub rss_hash: Option<u32>,
+    /// Receive timestamp in nanoseconds on the backend's clock, 0 if unknown.
+    pub timestamp_ns: u64,
+    /// VLAN TCI when [`RxFlags::VLAN_STRIPPED`] is set.
+    pub vlan_tci: u16,
+    /// See [`RxFlags`].
+    pub flags: RxFlags,
+}
+
+/// What a port can do, discoverable at run time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// MAC address the stack should use as its own on this port.
+    pub mac: [u8; 6],
+    /// IP MTU of the link (the largest L3 packet; the largest frame is `mtu + 14`, plus 4
+    /// with a VLAN tag).
+    pub mtu: usize,
+    /// Bytes available in one TX slot (and the largest frame RX hands up).
+    pub max_frame: usize,
+    /// RX queues of the device and the one this port serves.
+    pub rx_queues: u16,
+    /// TX queues of the device.
+    pub tx_queues: u16,
+    /// Queue index (or fanout member) this port instance serves.
+    pub queue_id: u16,
+    /// Frames the RX ring holds.
+    pub rx_ring_size: usize,
+    /// Slots in the TX ring.
+    pub tx_ring_size: usize,
+    /// `send_prepared` in [`PrepMode::PreCopy`] hands the prepared buffer itself to the
+    /// NIC (descriptor, mbuf reference or buffer swap) instead of copying it.
+    pub zero_copy_prepared: bool,
+    /// Received frames may carry [`RxFlags::CSUM_PARTIAL`] / [`RxFlags::CSUM_VALID`].
+    pub rx_csum_offload: bool,
+    /// The NIC can fill in L4 checksums on transmit.
+    pub tx_csum_offload: bool,
+    /// [`RxMeta::rss_hash`] is filled in.
+    pub rss: bool,
+}
+
+/// The receive half of a port.
+pub trait RxQueue {
+    /// Hand up to `max` received frames to `f`, oldest first, and return how many.
+    ///
+    /// Each frame is a mutable borrow of the backend's buffer (ring slot, UMEM frame, mbuf),
+    /// valid only for that call: copy what must outlive it. Never blocks; returns 0 when
+    /// nothing is waiting. Malformed or truncated frames are counted and not handed up.
+    fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(&mut self, max: usize, f: F) -> usize;
+}
+
+/// The transmit half of a port.
+///
+/// Sending is reserve, fill, commit: [`reserve`](Self::reserve) lends the next free slot's
+/// buffer, [`commit`](Self::commit) queues the first `len` bytes of it as a frame. Committed
+/// frames leave on [`flush`](Self::flush) (the kick), which the event loop calls per batch or
+/// per interval. A slot reserved and not committed is simply handed out again by the next
+/// `reserve`.
+pub trait TxQueue {
+    /// Slots free now (completed slots are reclaimed first). Upper layers check this before
+    /// building packets, so a full ring is never discovered half way through a reply.
+    fn tx_space(&mut self) -> usize;
+
+    /// Capacity of one slot in bytes (the largest frame this port sends).
+    fn slot_size(&self) -> usize;
+
+    /// Lend the next free slot's buffer (`slot_size()` bytes, old contents). `None` when the
+    /// ring is full; that is counted as a `tx_ring_full` drop.
+    fn reserve(&mut self) -> Option<&mut [u8]>;
+
+    /// Queue the reserved slot with its first `len` bytes as a frame. Without a reservation,
+    /// or with `len` of 0 or above `slot_size()`, nothing is queued and `tx_bad_len` counts it.
+    fn commit(&mut self, len: usize);
+
+    /// Frames committed and not yet kicked.
+    fn pending(&self) -> usize;
+
+    /// Kick the NIC: hand every committed frame to it in one go. Returns how many went.
+    fn flush(&mut self) -> Result<usize, Error>;
+
+    /// Copy `image` into the port's prepared-packet pool (UMEM frames, mbufs, netmap extra
+    /// buffers or plain memory, depending on the backend) and return its handle.
+    fn prepare(&mut self, image: &[u8]) -> Result<PreparedId, Error>;
+
+    /// The current bytes of a prepared packet (after pre-copy sends, the last rewrite).
+    fn prepared(&self, id: PreparedId) -> Option<&[u8]>;
+
+    /// Send a prepared packet, letting `rewrite` patch the per-destination fields.
+    ///
+    /// [`PrepMode::Memcpy`] copies the image into a TX slot and rewrites the copy.
+    /// [`PrepMode::PreCopy`] rewrites the prepared buffer in place and hands that buffer to
+    /// the NIC where the backend can ([`Capabilities::zero_copy_prepared`]); if the buffer
+    /// is still in flight from an earlier send, a spare copy is used (counted as
+    /// `prepared_clones`). Returns `false`, counted, when the ring is full or `id` unknown.
+    fn send_prepared<R: FnOnce(&mut [u8])>(
+        &mut self,
+        id: PreparedId,
+        mode: PrepMode,
+        rewrite: R,
+    ) -> bool;
+
+    /// Reserve, fill with `fill` (which returns the frame length; 0 abandons the slot) and
+    /// commit. Returns whether a frame was queued.
+    #[inline]
+    fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, fill: F) -> bool {
+        let Some(buf) = self.reserve() else {
+            return false;
+        };
+        let len = fill(buf);
+        if len == 0 {
+            return false;
+        }
+        self.commit(len);
+        true
+    }
+}
+
+/// One RX/TX queue pair of a NIC (or of a simulated wire).
+pub trait Port {
+    /// The receive half.
+    type Rx: RxQueue;
+    /// The transmit half.
+    type Tx: TxQueue;
+
+    /// Borrow both halves at once, so a receive callback can transmit.
+    fn split(&mut self) -> (&mut Self::Rx, &mut Self::Tx);
+
+    /// What this port can do.
+    fn caps(&self) -> &Capabilities;
+
+    /// Block until a frame may be waiting or `timeout` passes (the idle path of the loop).
+    /// Returns `true` when RX looks ready. Backends on a virtual clock never block.
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error>;
+
+    /// Counters of both halves.
+    fn stats(&self) -> PortStats;
+
+    /// The receive half alone.
+    fn rx(&mut self) -> &mut Self::Rx {
+        self.split().0
+    }
+
+    /// The transmit half alone.
+    fn tx(&mut self) -> &mut Self::Tx {
+        self.split().1
+    }
+}

@@ -1,0 +1,5 @@
+//! UDP over the IPv4 layer of [`eth`].
+//!
+//! Placeholder: UDP arrives with the udpip issue.
+
+pub use eth;
