@@ -1,1 +1,7 @@
 //! Cross-crate integration tests and shared test fixtures.
+//!
+//! [`netns`] creates uniquely named network namespaces and veth pairs that are removed on
+//! drop (even when the test panics), and decides whether root-only tests run or say why
+//! they skip.
+
+pub mod netns;
