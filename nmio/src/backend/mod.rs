@@ -2,6 +2,7 @@
 
 pub mod afpacket;
 pub mod impair;
+pub mod impair_model;
 pub mod pipe;
 pub(crate) mod sys;
 pub mod tap;
