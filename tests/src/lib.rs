@@ -4,4 +4,5 @@
 //! drop (even when the test panics), and decides whether root-only tests run or say why
 //! they skip.
 
+pub mod conformance;
 pub mod netns;
