@@ -120,13 +120,13 @@ impl PreparedPool {
 /// rewrites the slot. Both put the same bytes on the wire; they differ in which buffer is
 /// written and so in cache behaviour, which is what the benchmarks compare.
 #[inline]
-pub fn send_prepared_by_copy<'a, R: FnOnce(&mut [u8])>(
+pub fn send_prepared_by_copy<R: FnOnce(&mut [u8])>(
     pool: &mut PreparedPool,
     stats: &mut PortStats,
     id: PreparedId,
     mode: PrepMode,
     rewrite: R,
-    slot: Option<&'a mut [u8]>,
+    slot: Option<&mut [u8]>,
 ) -> Option<usize> {
     let Some(img_len) = pool.get(id).map(<[u8]>::len) else {
         stats.tx_bad_prepared += 1;

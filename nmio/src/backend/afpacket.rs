@@ -1,1 +1,1291 @@
-//! TODO
+//! AF_PACKET backend: memory-mapped `TPACKET_V3` receive ring and `TPACKET_V2` transmit
+//! ring on a Linux network interface, with optional fanout to spread one device over cores.
+//!
+//! # Rings
+//!
+//! Receive uses a `TPACKET_V3` ring: `rx_block_count` blocks of `rx_block_size` bytes,
+//! shared with the kernel through `mmap`. Each block starts with a descriptor
+//! (`tpacket_block_desc`: `block_status`, `num_pkts`, `offset_to_first_pkt`) followed by
+//! variable-size frames, each a `tpacket3_hdr` (status, lengths, timestamp, VLAN, flow hash,
+//! `tp_next_offset`) with the Ethernet frame `tp_mac` bytes after it:
+//!
+//! ```text
+//! block 0                     block 1                  ...  block N-1
+//! +----------+------+------+-----+   +----------+------+-----+
+//! | desc     | hdr3 | hdr3 | ... |   | desc     | hdr3 | ... |
+//! | status   | mac..| mac..|     |   | status   | mac..|     |
+//! +----------+------+------+-----+   +----------+------+-----+
+//!  ^ owned by user space while block_status has TP_STATUS_USER
+//! ```
+//!
+//! The kernel fills one block at a time and hands it over (`TP_STATUS_USER`) when it is full
+//! or when `rx_retire_timeout_ms` passes, so small frames cost a few bytes of ring each
+//! instead of a fixed slot. [`AfPacketRx::recv_burst`] walks the user-owned blocks in order,
+//! keeps its place inside a block between calls (so `max` is honoured exactly) and gives a
+//! block back (`TP_STATUS_KERNEL`, release ordering) only once every frame in it was
+//! handed up. No system call is made per frame or per burst; [`Port::wait`] polls the socket
+//! only when the next block is not ready yet. See the kernel's
+//! `Documentation/networking/packet_mmap.rst`.
+//!
+//! Transmit uses a `TPACKET_V2` ring of fixed slots (`tx_frames` of `tx_frame_size` bytes,
+//! a 32-byte `tpacket2_hdr` then the frame). [`AfPacketTx::commit`] writes `tp_len` and
+//! sets `TP_STATUS_SEND_REQUEST` (release ordering); [`AfPacketTx::flush`] is one
+//! `sendto(fd, NULL, 0, MSG_DONTWAIT)` that makes the kernel send every requested slot in
+//! ring order. The kernel sets a slot back to `TP_STATUS_AVAILABLE` when the driver is done
+//! with it (the frame pages are sent without a copy), and [`AfPacketTx::tx_space`] reclaims
+//! completed slots from the oldest onward, never scanning the whole ring. `PACKET_LOSS` is
+//! set so a frame the kernel refuses cannot wedge the ring; frames the kernel would refuse
+//! for their length (above `mtu + 14`, or `mtu + 18` with an 802.1Q tag) are counted in
+//! `tx_errors` at commit and not queued.
+//!
+//! # Two sockets
+//!
+//! RX and TX are separate sockets. The receive socket is bound with `ETH_P_ALL` and sets
+//! `PACKET_IGNORE_OUTGOING`, so frames this host sends on the device (ours and the
+//! kernel's) are not copied back into our ring. The transmit socket is bound with protocol
+//! 0, which attaches it to the device without registering a receive hook: it never queues
+//! received frames and costs nothing on the receive path. With `qdisc_bypass` (default) the
+//! transmit socket hands frames straight to the driver (`PACKET_QDISC_BYPASS`), skipping the
+//! traffic-control layer; a busy driver makes the kick return early and the frames stay
+//! queued for the next kick.
+//!
+//! # Frame sizes
+//!
+//! The largest frame this port hands up or sends ([`Capabilities::max_frame`]) is the
+//! smaller of `rx_frame_size` and `tx_frame_size`, less 32 bytes of ring header: 2016 bytes
+//! with the defaults, enough for a 1500-byte MTU with a VLAN tag. A one-instruction socket
+//! filter caps what the kernel copies into the RX ring at that length, so a larger frame
+//! (a GRO super-frame, a jumbo frame) arrives with `tp_snaplen < tp_len` and is counted in
+//! `rx_truncated` instead of being handed up cut short. Raise both frame sizes for jumbo
+//! frames.
+//!
+//! # What a real NIC needs
+//!
+//! AF_PACKET sees frames as the kernel's receive path has them. With GRO on, a NIC or veth
+//! peer delivers coalesced frames far above the MTU (counted `rx_truncated`), and a local
+//! Linux peer with checksum offload sends `CHECKSUM_PARTIAL` frames, handed up with
+//! [`RxFlags::CSUM_PARTIAL`] (counted `rx_csum_partial`): their L4 checksum is not filled
+//! in. Either turn these off on the device the stack serves,
+//!
+//! ```text
+//! ethtool -K DEV gro off lro off tx off tso off gso off
+//! ```
+//!
+//! or accept `CSUM_PARTIAL` frames in the upper layers. Receive timestamps
+//! ([`RxMeta::timestamp_ns`]) are the kernel's software timestamps on `CLOCK_REALTIME`.
+//!
+//! # Beside the kernel, not instead of it
+//!
+//! AF_PACKET copies frames out next to the kernel's own stack; it does not take them away
+//! from it. Give the stack an IP address the kernel does not own on that interface (and no
+//! route the kernel would answer for), or the kernel will answer the same packets too, with
+//! RSTs for our TCP connections and port-unreachables for our UDP ports.
+//!
+//! # Fanout
+//!
+//! With [`AfPacketConfig::fanout`] several ports opened on the same device with the same
+//! group id share its traffic (`PACKET_FANOUT`): one port per core, flows kept together by
+//! the kernel's flow hash ([`FanoutMode::Hash`], which also fills [`RxMeta::rss_hash`]), or
+//! split by receiving CPU, round robin or NIC queue. The kernel does not say which member a
+//! socket is, so [`AfPacketConfig::queue_id`] is reported back as [`Capabilities::queue_id`].
+
+use crate::backend::sys::{self, NEED_NET_ADMIN};
+use crate::error::check_ifname;
+use crate::port::{Capabilities, Port, RxFlags, RxMeta, RxQueue, TxQueue};
+use crate::prepared::{send_prepared_by_copy, PrepMode, PreparedId, PreparedPool};
+use crate::stats::PortStats;
+use crate::Error;
+use std::cell::Cell;
+use std::io;
+use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// How a fanout group spreads frames over its members (`PACKET_FANOUT_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanoutMode {
+    /// By the kernel's flow hash: both directions of a flow reach the same member, and the
+    /// hash is reported in [`RxMeta::rss_hash`].
+    Hash,
+    /// By the CPU that received the frame (pairs with NIC RSS and IRQ affinity).
+    Cpu,
+    /// Round robin.
+    Lb,
+    /// By the NIC queue the frame arrived on.
+    Qm,
+}
+
+impl FanoutMode {
+    fn kernel_mode(self) -> u32 {
+        match self {
+            FanoutMode::Hash => libc::PACKET_FANOUT_HASH,
+            FanoutMode::Cpu => libc::PACKET_FANOUT_CPU,
+            FanoutMode::Lb => libc::PACKET_FANOUT_LB,
+            FanoutMode::Qm => libc::PACKET_FANOUT_QM,
+        }
+    }
+}
+
+impl std::str::FromStr for FanoutMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hash" => Ok(FanoutMode::Hash),
+            "cpu" => Ok(FanoutMode::Cpu),
+            "lb" => Ok(FanoutMode::Lb),
+            "qm" => Ok(FanoutMode::Qm),
+            _ => Err(format!("unknown fanout mode {s:?} (hash, cpu, lb or qm)")),
+        }
+    }
+}
+
+/// Settings of an AF_PACKET port. Start from [`AfPacketConfig::new`] and change fields.
+///
+/// The defaults suit a small machine: 4 MiB of RX ring (16 blocks of 256 KiB), 1024 TX
+/// slots of 2 KiB, blocks handed over after at most 1 ms so low-rate traffic is not held
+/// back for the kernel's default of several milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfPacketConfig {
+    /// The network interface to open.
+    pub ifname: String,
+    /// Bytes per RX block; a multiple of the page size, larger than `rx_frame_size`.
+    pub rx_block_size: usize,
+    /// RX blocks in the ring.
+    pub rx_block_count: usize,
+    /// Nominal RX frame size (a multiple of 16); with `tx_frame_size` it sets the largest
+    /// frame handed up (see [`Capabilities::max_frame`]) and the ring size reported.
+    pub rx_frame_size: usize,
+    /// Longest a partly filled RX block waits before the kernel hands it over
+    /// (`tp_retire_blk_tov`), in milliseconds. 0 lets the kernel choose from the link speed.
+    pub rx_retire_timeout_ms: u32,
+    /// TX slots in the ring (rounded up to fill whole ring blocks).
+    pub tx_frames: usize,
+    /// Bytes per TX slot including the 32-byte ring header; a multiple of 16.
+    pub tx_frame_size: usize,
+    /// Hand frames straight to the driver, bypassing the qdisc (`PACKET_QDISC_BYPASS`).
+    pub qdisc_bypass: bool,
+    /// Join fanout group `.0` with mode `.1`.
+    pub fanout: Option<(u16, FanoutMode)>,
+    /// This port's index among the members of its fanout group, reported in
+    /// [`Capabilities::queue_id`] (the kernel does not tell).
+    pub queue_id: u16,
+    /// MAC address the stack uses; `None` takes the interface's own.
+    pub mac: Option<[u8; 6]>,
+    /// Capacity of the prepared-packet pool (memory is taken on the first `prepare`).
+    pub prepared_capacity: usize,
+}
+
+impl Default for AfPacketConfig {
+    fn default() -> Self {
+        AfPacketConfig {
+            ifname: String::new(),
+            rx_block_size: 256 * 1024,
+            rx_block_count: 16,
+            rx_frame_size: 2048,
+            rx_retire_timeout_ms: 1,
+            tx_frames: 1024,
+            tx_frame_size: 2048,
+            qdisc_bypass: true,
+            fanout: None,
+            queue_id: 0,
+            mac: None,
+            prepared_capacity: 4096,
+        }
+    }
+}
+
+impl AfPacketConfig {
+    /// Defaults for interface `ifname`.
+    pub fn new(ifname: impl Into<String>) -> Self {
+        AfPacketConfig {
+            ifname: ifname.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Bytes of ring header in front of every TX frame (`TPACKET_ALIGN(sizeof(tpacket2_hdr))`,
+/// the data offset the kernel uses without `PACKET_TX_HAS_OFF`), also taken off the RX frame
+/// size so both directions agree on the largest frame.
+const FRAME_HDR: usize = tpacket_align(size_of::<libc::tpacket2_hdr>());
+/// Where the first frame of an RX block may start (the block descriptor, 8-byte aligned).
+const BLOCK_HDR: usize = (size_of::<libc::tpacket_block_desc>() + 7) & !7;
+/// Offset of an Ethernet frame's first byte from its `tpacket3_hdr` (the kernel aligns the
+/// network header, 14 bytes in, to 16 after the header and a `sockaddr_ll`).
+const RX_MAC_OFF: usize = tpacket_align(libc::TPACKET3_HDRLEN + 16) - ETH_HLEN;
+const ETH_HLEN: usize = 14;
+const VLAN_HLEN: usize = 4;
+const ETH_MIN_FRAME: usize = 60;
+
+/// Offsets of the block descriptor fields read on the hot path.
+const BD_STATUS: usize =
+    offset_of!(libc::tpacket_block_desc, hdr) + offset_of!(libc::tpacket_hdr_v1, block_status);
+const BD_NUM_PKTS: usize =
+    offset_of!(libc::tpacket_block_desc, hdr) + offset_of!(libc::tpacket_hdr_v1, num_pkts);
+const BD_FIRST: usize = offset_of!(libc::tpacket_block_desc, hdr)
+    + offset_of!(libc::tpacket_hdr_v1, offset_to_first_pkt);
+const TX_LEN: usize = offset_of!(libc::tpacket2_hdr, tp_len);
+
+const fn tpacket_align(x: usize) -> usize {
+    (x + libc::TPACKET_ALIGNMENT - 1) & !(libc::TPACKET_ALIGNMENT - 1)
+}
+
+/// Ring sizes derived from a config, checked before anything is opened.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    rx_block: usize,
+    rx_blocks: usize,
+    rx_frame: usize,
+    rx_snap: usize,
+    tx_block: usize,
+    tx_blocks: usize,
+    tx_frame: usize,
+    tx_per_block: usize,
+}
+
+impl Geometry {
+    fn new(cfg: &AfPacketConfig) -> Result<Geometry, Error> {
+        let bad = |what: String| Err(Error::InvalidConfig { what });
+        let page = page_size();
+        let (rb, rn, rf) = (cfg.rx_block_size, cfg.rx_block_count, cfg.rx_frame_size);
+        if rb == 0 || rb % page != 0 {
+            return bad(format!(
+                "rx_block_size {rb} must be a non-zero multiple of the page size {page}"
+            ));
+        }
+        if rn == 0 {
+            return bad("rx_block_count must be at least 1".into());
+        }
+        if rf % libc::TPACKET_ALIGNMENT != 0 || rf < FRAME_HDR + ETH_MIN_FRAME {
+            return bad(format!(
+                "rx_frame_size {rf} must be a multiple of 16 and at least {}",
+                FRAME_HDR + ETH_MIN_FRAME
+            ));
+        }
+        let rx_snap = rf - FRAME_HDR;
+        if BLOCK_HDR + RX_MAC_OFF + rx_snap > rb {
+            return bad(format!(
+                "rx_block_size {rb} cannot hold one {rf}-byte frame with its headers"
+            ));
+        }
+        let ring_ok = rb
+            .checked_mul(rn)
+            .is_some_and(|total| total <= u32::MAX as usize);
+        if !ring_ok {
+            return bad(format!(
+                "RX ring of {rn} blocks of {rb} bytes is larger than 4 GiB"
+            ));
+        }
+        let (tn, tf) = (cfg.tx_frames, cfg.tx_frame_size);
+        if tn == 0 {
+            return bad("tx_frames must be at least 1".into());
+        }
+        if tf % libc::TPACKET_ALIGNMENT != 0 || tf < FRAME_HDR + ETH_MIN_FRAME {
+            return bad(format!(
+                "tx_frame_size {tf} must be a multiple of 16 and at least {}",
+                FRAME_HDR + ETH_MIN_FRAME
+            ));
+        }
+        // One block per slot size rounded up to pages: small, always allocatable, and with
+        // 2 KiB slots on 4 KiB pages no byte is wasted.
+        let tx_block = tf.div_ceil(page) * page;
+        let tx_per_block = tx_block / tf;
+        let tx_blocks = tn.div_ceil(tx_per_block);
+        let ring_ok = tx_block
+            .checked_mul(tx_blocks)
+            .is_some_and(|total| total <= u32::MAX as usize);
+        if !ring_ok {
+            return bad(format!(
+                "TX ring of {tn} slots of {tf} bytes is larger than 4 GiB"
+            ));
+        }
+        Ok(Geometry {
+            rx_block: rb,
+            rx_blocks: rn,
+            rx_frame: rf,
+            rx_snap,
+            tx_block,
+            tx_blocks,
+            tx_frame: tf,
+            tx_per_block,
+        })
+    }
+
+    fn rx_frames(&self) -> usize {
+        self.rx_block / self.rx_frame * self.rx_blocks
+    }
+
+    fn tx_frames(&self) -> usize {
+        self.tx_per_block * self.tx_blocks
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// A shared mapping of a packet ring, unmapped on drop.
+#[derive(Debug)]
+struct Ring {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value alone; moving it to another
+// thread moves the only handle to it. The kernel's side synchronises through the status
+// words, which are accessed atomically.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    fn map(fd: &OwnedFd, len: usize, what: &str, dev: &str) -> Result<Ring, Error> {
+        // SAFETY: a fresh shared mapping of the socket's ring (no address hint); the kernel
+        // checks `len` against the ring it set up and the result is checked before use.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::last_os(
+                format!("mmap of the {what} ring on {dev:?}"),
+                dev,
+                NEED_NET_ADMIN,
+            ));
+        }
+        let base = NonNull::new(p.cast::<u8>()).ok_or_else(|| Error::Io {
+            what: format!("mmap of the {what} ring on {dev:?}"),
+            source: io::Error::other("mapped at address 0"),
+        })?;
+        Ok(Ring { base, len })
+    }
+
+    #[inline]
+    fn at(&self, off: usize) -> *mut u8 {
+        debug_assert!(off <= self.len);
+        // SAFETY: callers pass offsets inside the mapping (block and slot arithmetic is
+        // bounded by the geometry the ring was created with).
+        unsafe { self.base.as_ptr().add(off) }
+    }
+
+    /// The 32-bit status word at `off`, shared with the kernel.
+    #[inline]
+    fn status(&self, off: usize) -> &AtomicU32 {
+        debug_assert!(off + 4 <= self.len && off & 3 == 0);
+        // SAFETY: `off` is the offset of a block or slot status word: inside the mapping,
+        // 4-byte aligned (blocks are page aligned, slots 16-byte aligned) and alive as long
+        // as `self`. The kernel accesses it with plain stores and loads ordered by barriers,
+        // which is the protocol of the ring.
+        unsafe { AtomicU32::from_ptr(self.at(off).cast::<u32>()) }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly what mmap returned, and no borrow of the mapping
+        // outlives `self` (frames lent to callbacks and reservations borrow the port).
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+fn packet_socket(dev: &str, what: &str) -> Result<OwnedFd, Error> {
+    // Protocol 0: nothing is queued to the socket until bind names the protocol, so frames
+    // of other devices never slip in before the bind.
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Error::last_os(
+            format!("AF_PACKET {what} socket on {dev:?}"),
+            dev,
+            NEED_NET_ADMIN,
+        ));
+    }
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_opt<T>(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: &T,
+    what: &str,
+    dev: &str,
+) -> Result<(), Error> {
+    // SAFETY: `val` points to a live `T` of the size passed, which is the option's type.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (val as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(Error::last_os(
+            format!("{what} on {dev:?}"),
+            dev,
+            NEED_NET_ADMIN,
+        ));
+    }
+    Ok(())
+}
+
+fn bind_ll(fd: &OwnedFd, ifindex: i32, proto: u16, what: &str, dev: &str) -> Result<(), Error> {
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: proto.to_be(),
+        sll_ifindex: ifindex,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` is a valid sockaddr_ll and the length passed is its size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(Error::last_os(
+            format!("bind of the AF_PACKET {what} socket to {dev:?}"),
+            dev,
+            NEED_NET_ADMIN,
+        ));
+    }
+    Ok(())
+}
+
+/// Read and so clear the socket's pending error (`ENETDOWN` after the device went down),
+/// which would otherwise make every `poll` return at once.
+fn clear_socket_error(fd: RawFd) {
+    let mut err: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for SO_ERROR's int-sized result.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        );
+    }
+}
+
+/// The receive half: a `TPACKET_V3` ring.
+#[derive(Debug)]
+pub struct AfPacketRx {
+    ring: Ring,
+    fd: OwnedFd,
+    block_size: usize,
+    block_count: usize,
+    /// The block the cursor is in: the oldest one not yet given back to the kernel.
+    block: usize,
+    /// The cursor block was found user-owned and is being walked.
+    open: bool,
+    /// Frames of the open block not yet looked at.
+    left: u32,
+    /// Offset in the open block of the next frame header.
+    next_off: usize,
+    /// Largest frame handed up.
+    snap: usize,
+    /// `tp_rxhash` is filled in (fanout by hash).
+    rss: bool,
+    stats: PortStats,
+}
+
+impl AfPacketRx {
+    fn open(cfg: &AfPacketConfig, geo: &Geometry, ifindex: i32) -> Result<AfPacketRx, Error> {
+        let dev = cfg.ifname.as_str();
+        let fd = packet_socket(dev, "RX")?;
+        let v3 = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+        set_opt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &v3,
+            "PACKET_VERSION 3",
+            dev,
+        )?;
+        let one: libc::c_int = 1;
+        set_opt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            &one,
+            "PACKET_IGNORE_OUTGOING",
+            dev,
+        )?;
+        // A filter that accepts everything but only `snap` bytes of it: longer frames
+        // arrive with tp_snaplen < tp_len and are counted, not copied whole into the ring.
+        let mut prog = [libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: geo.rx_snap as u32,
+        }];
+        let fprog = libc::sock_fprog {
+            len: 1,
+            filter: prog.as_mut_ptr(),
+        };
+        set_opt(
+            &fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog,
+            "snap-length socket filter",
+            dev,
+        )?;
+        let rss = matches!(cfg.fanout, Some((_, FanoutMode::Hash)));
+        let req = libc::tpacket_req3 {
+            tp_block_size: geo.rx_block as u32,
+            tp_block_nr: geo.rx_blocks as u32,
+            tp_frame_size: geo.rx_frame as u32,
+            tp_frame_nr: geo.rx_frames() as u32,
+            tp_retire_blk_tov: cfg.rx_retire_timeout_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: if rss { libc::TP_FT_REQ_FILL_RXHASH } else { 0 },
+        };
+        set_opt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_RX_RING,
+            &req,
+            &format!(
+                "PACKET_RX_RING ({} blocks of {} bytes)",
+                geo.rx_blocks, geo.rx_block
+            ),
+            dev,
+        )?;
+        let ring = Ring::map(&fd, geo.rx_block * geo.rx_blocks, "RX", dev)?;
+        bind_ll(&fd, ifindex, libc::ETH_P_ALL as u16, "RX", dev)?;
+        if let Some((group, mode)) = cfg.fanout {
+            // Members of a group share the group's hook, which does not look at the
+            // socket's own PACKET_IGNORE_OUTGOING: the group needs the flag itself.
+            let flags = mode.kernel_mode() | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+            let arg = (group as u32 | (flags << 16)) as libc::c_int;
+            set_opt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                &arg,
+                &format!("joining fanout group {group} ({mode:?})"),
+                dev,
+            )?;
+        }
+        // A device that is down at bind leaves ENETDOWN pending on the socket.
+        clear_socket_error(fd.as_raw_fd());
+        Ok(AfPacketRx {
+            ring,
+            fd,
+            block_size: geo.rx_block,
+            block_count: geo.rx_blocks,
+            block: 0,
+            open: false,
+            left: 0,
+            next_off: 0,
+            snap: geo.rx_snap,
+            rss,
+            stats: PortStats::default(),
+        })
+    }
+
+    #[inline]
+    fn block_status(&self) -> &AtomicU32 {
+        self.ring.status(self.block * self.block_size + BD_STATUS)
+    }
+
+    /// A frame is waiting in the ring without asking the kernel.
+    #[inline]
+    fn ready(&self) -> bool {
+        (self.open && self.left > 0)
+            || self.block_status().load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+    }
+
+    /// Give the cursor block back to the kernel and move to the next one.
+    #[inline]
+    fn release_block(&mut self) {
+        // Release: every read of the block's frames happens before the kernel may refill it.
+        self.block_status()
+            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.open = false;
+        self.left = 0;
+        self.block = if self.block + 1 == self.block_count {
+            0
+        } else {
+            self.block + 1
+        };
+    }
+
+    /// Counters of the receive half (kernel drops are added by [`Port::stats`]).
+    pub fn stats(&self) -> &PortStats {
+        &self.stats
+    }
+}
+
+impl RxQueue for AfPacketRx {
+    fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(&mut self, max: usize, mut f: F) -> usize {
+        let mut n = 0;
+        while n < max {
+            let block_off = self.block * self.block_size;
+            if !self.open {
+                if self.block_status().load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                    break;
+                }
+                // SAFETY: the block is user-owned (acquire above), so the kernel does not
+                // write its descriptor until it is released; both fields lie in the
+                // block's 48-byte descriptor, 4-byte aligned.
+                let (num, first) = unsafe {
+                    (
+                        ptr::read(self.ring.at(block_off + BD_NUM_PKTS).cast::<u32>()),
+                        ptr::read(self.ring.at(block_off + BD_FIRST).cast::<u32>()),
+                    )
+                };
+                self.open = true;
+                self.left = num;
+                self.next_off = first as usize;
+            }
+            if self.left == 0 {
+                self.release_block();
+                continue;
+            }
+            self.left -= 1;
+            let off = self.next_off;
+            if off < BLOCK_HDR || off + size_of::<libc::tpacket3_hdr>() > self.block_size {
+                // A frame offset outside the block: nothing more in it can be trusted.
+                self.stats.rx_other_drops += u64::from(self.left) + 1;
+                self.release_block();
+                continue;
+            }
+            // SAFETY: `off` leaves room for a whole header inside the user-owned block
+            // (checked above); headers are 16-byte aligned by the kernel.
+            let h =
+                unsafe { ptr::read(self.ring.at(block_off + off).cast::<libc::tpacket3_hdr>()) };
+            self.next_off = off + h.tp_next_offset as usize;
+            let (mac, snap) = (h.tp_mac as usize, h.tp_snaplen as usize);
+            if mac + snap > self.block_size - off {
+                self.stats.rx_other_drops += 1;
+                continue;
+            }
+            if snap < h.tp_len as usize || snap > self.snap {
+                self.stats.rx_truncated += 1;
+                continue;
+            }
+            let st = h.tp_status;
+            let mut meta = RxMeta {
+                len: snap as u32,
+                rss_hash: if self.rss {
+                    Some(h.hv1.tp_rxhash)
+                } else {
+                    None
+                },
+                timestamp_ns: u64::from(h.tp_sec) * 1_000_000_000 + u64::from(h.tp_nsec),
+                vlan_tci: 0,
+                flags: RxFlags::empty(),
+            };
+            if st & libc::TP_STATUS_CSUMNOTREADY != 0 {
+                meta.flags |= RxFlags::CSUM_PARTIAL;
+                self.stats.rx_csum_partial += 1;
+            }
+            if st & libc::TP_STATUS_CSUM_VALID != 0 {
+                meta.flags |= RxFlags::CSUM_VALID;
+            }
+            if st & libc::TP_STATUS_VLAN_VALID != 0 {
+                meta.flags |= RxFlags::VLAN_STRIPPED;
+                meta.vlan_tci = h.hv1.tp_vlan_tci as u16;
+            }
+            // SAFETY: the frame lies inside the user-owned block (checked above); nothing
+            // else borrows it, and the slice does not outlive this call of `f`.
+            let frame = unsafe {
+                std::slice::from_raw_parts_mut(self.ring.at(block_off + off + mac), snap)
+            };
+            f(frame, &meta);
+            n += 1;
+            self.stats.rx_bytes += snap as u64;
+        }
+        if self.open && self.left == 0 {
+            // Hand a consumed block back at once rather than at the next burst.
+            self.release_block();
+        }
+        if n > 0 {
+            self.stats.rx_frames += n as u64;
+            self.stats.rx_bursts += 1;
+        }
+        n
+    }
+}
+
+/// The transmit half: a `TPACKET_V2` ring, plus the prepared-packet pool.
+#[derive(Debug)]
+pub struct AfPacketTx {
+    ring: Ring,
+    fd: OwnedFd,
+    dev: String,
+    frames: usize,
+    frame_size: usize,
+    block_size: usize,
+    per_block: usize,
+    slot: usize,
+    /// Longest untagged frame the kernel accepts on the device (`mtu + 14`).
+    max_wire: usize,
+    /// Next slot to fill.
+    head: usize,
+    /// First committed slot the kernel has not taken yet.
+    kick: usize,
+    /// Oldest slot not yet seen completed.
+    tail: usize,
+    /// Slots committed and not reclaimed (`head - tail`).
+    in_flight: usize,
+    /// Slots committed and not taken by the kernel (`head - kick`).
+    pending: usize,
+    /// Bytes of the pending slots.
+    pending_bytes: u64,
+    reserved: bool,
+    pool: PreparedPool,
+    stats: PortStats,
+}
+
+impl AfPacketTx {
+    fn open(
+        cfg: &AfPacketConfig,
+        geo: &Geometry,
+        ifindex: i32,
+        mtu: usize,
+    ) -> Result<AfPacketTx, Error> {
+        let dev = cfg.ifname.as_str();
+        let fd = packet_socket(dev, "TX")?;
+        let v2 = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
+        set_opt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &v2,
+            "PACKET_VERSION 2",
+            dev,
+        )?;
+        // Without PACKET_LOSS a frame the kernel refuses stays TP_STATUS_WRONG_FORMAT and
+        // the kernel's ring position stops at it for good; with it the kernel skips it.
+        let one: libc::c_int = 1;
+        set_opt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_LOSS,
+            &one,
+            "PACKET_LOSS",
+            dev,
+        )?;
+        if cfg.qdisc_bypass {
+            set_opt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                &one,
+                "PACKET_QDISC_BYPASS",
+                dev,
+            )?;
+        }
+        // Frames in flight are charged to the socket's send buffer; let the whole ring be
+        // in flight. SO_SNDBUFFORCE passes wmem_max with CAP_NET_ADMIN; without it the
+        // capped SO_SNDBUF only makes kicks stop earlier, so failures are ignored.
+        let want = (geo.tx_frames() * (geo.tx_frame + 1024)).min(i32::MAX as usize) as libc::c_int;
+        if set_opt(
+            &fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUFFORCE,
+            &want,
+            "SO_SNDBUFFORCE",
+            dev,
+        )
+        .is_err()
+        {
+            let _ = set_opt(
+                &fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                &want,
+                "SO_SNDBUF",
+                dev,
+            );
+        }
+        let req = libc::tpacket_req {
+            tp_block_size: geo.tx_block as u32,
+            tp_block_nr: geo.tx_blocks as u32,
+            tp_frame_size: geo.tx_frame as u32,
+            tp_frame_nr: geo.tx_frames() as u32,
+        };
+        set_opt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_TX_RING,
+            &req,
+            &format!(
+                "PACKET_TX_RING ({} slots of {} bytes)",
+                geo.tx_frames(),
+                geo.tx_frame
+            ),
+            dev,
+        )?;
+        let ring = Ring::map(&fd, geo.tx_block * geo.tx_blocks, "TX", dev)?;
+        // Protocol 0: bound to the device for sending, no receive hook registered.
+        bind_ll(&fd, ifindex, 0, "TX", dev)?;
+        let slot = geo.tx_frame - FRAME_HDR;
+        Ok(AfPacketTx {
+            ring,
+            fd,
+            dev: dev.to_string(),
+            frames: geo.tx_frames(),
+            frame_size: geo.tx_frame,
+            block_size: geo.tx_block,
+            per_block: geo.tx_per_block,
+            slot,
+            max_wire: mtu + ETH_HLEN,
+            head: 0,
+            kick: 0,
+            tail: 0,
+            in_flight: 0,
+            pending: 0,
+            pending_bytes: 0,
+            reserved: false,
+            pool: PreparedPool::new(cfg.prepared_capacity, slot),
+            stats: PortStats::default(),
+        })
+    }
+
+    /// Offset of slot `i`'s header in the ring (slots never straddle a ring block).
+    #[inline]
+    fn slot_off(&self, i: usize) -> usize {
+        (i / self.per_block) * self.block_size + (i % self.per_block) * self.frame_size
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.frames {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// Move `tail` past slots the kernel has finished with, oldest first.
+    #[inline]
+    fn reclaim(&mut self) {
+        let mut sent = self.in_flight - self.pending;
+        while sent > 0 {
+            let status = self.ring.status(self.slot_off(self.tail));
+            let st = status.load(Ordering::Acquire);
+            if st & (libc::TP_STATUS_SEND_REQUEST | libc::TP_STATUS_SENDING) != 0 {
+                break;
+            }
+            if st & libc::TP_STATUS_WRONG_FORMAT != 0 {
+                self.stats.tx_errors += 1;
+                status.store(libc::TP_STATUS_AVAILABLE, Ordering::Relaxed);
+            }
+            self.tail = self.next(self.tail);
+            self.in_flight -= 1;
+            sent -= 1;
+        }
+    }
+
+    /// The data area of the slot at `head` if the ring has room (reclaiming when it looks
+    /// full). Not counted: callers count a full ring their own way.
+    #[inline]
+    fn free_slot(&mut self) -> Option<*mut u8> {
+        if self.in_flight == self.frames {
+            self.reclaim();
+            if self.in_flight == self.frames {
+                return None;
+            }
+        }
+        Some(self.ring.at(self.slot_off(self.head) + FRAME_HDR))
+    }
+
+    /// Queue the first `len` bytes of the slot at `head` (already known to fit the slot).
+    #[inline]
+    fn queue(&mut self, len: usize) -> bool {
+        let off = self.slot_off(self.head);
+        if len < ETH_HLEN {
+            self.stats.tx_bad_len += 1;
+            return false;
+        }
+        if len > self.max_wire {
+            // The kernel sends at most mtu + 14 bytes, 4 more for an 802.1Q-tagged frame
+            // (af_packet.c, packet_extra_vlan_len_allowed); it would drop this one.
+            // SAFETY: bytes 12..14 of the slot's data area, which holds at least 14 bytes.
+            let ethertype = unsafe {
+                u16::from_be_bytes(ptr::read(
+                    self.ring.at(off + FRAME_HDR + 12).cast::<[u8; 2]>(),
+                ))
+            };
+            if ethertype != libc::ETH_P_8021Q as u16 || len > self.max_wire + VLAN_HLEN {
+                self.stats.tx_errors += 1;
+                return false;
+            }
+        }
+        // SAFETY: the slot is ours (in_flight < frames: reclaimed or never used), tp_len is
+        // inside its header and 4-byte aligned.
+        unsafe { ptr::write(self.ring.at(off + TX_LEN).cast::<u32>(), len as u32) };
+        // Release: the frame bytes and tp_len are visible before the kernel sees the request.
+        self.ring
+            .status(off)
+            .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.head = self.next(self.head);
+        self.in_flight += 1;
+        self.pending += 1;
+        self.pending_bytes += len as u64;
+        self.stats.tx_frames += 1;
+        self.stats.tx_bytes += len as u64;
+        true
+    }
+
+    /// After a kick, move `kick` past the slots the kernel took (those no longer
+    /// requesting). A slot the driver refused is set back to requesting by the kernel and
+    /// goes on the next kick.
+    fn account_taken(&mut self, sent_bytes: Option<u64>) -> usize {
+        if sent_bytes == Some(self.pending_bytes) {
+            let n = self.pending;
+            self.kick = self.head;
+            self.pending = 0;
+            self.pending_bytes = 0;
+            return n;
+        }
+        let mut n = 0;
+        while n < self.pending {
+            let off = self.slot_off(self.kick);
+            if self.ring.status(off).load(Ordering::Acquire) & libc::TP_STATUS_SEND_REQUEST != 0 {
+                break;
+            }
+            // SAFETY: tp_len of a slot we wrote; the kernel does not change it.
+            let len = unsafe { ptr::read(self.ring.at(off + TX_LEN).cast::<u32>()) };
+            self.pending_bytes -= u64::from(len).min(self.pending_bytes);
+            self.kick = self.next(self.kick);
+            n += 1;
+        }
+        self.pending -= n;
+        n
+    }
+
+    /// Counters of the transmit half.
+    pub fn stats(&self) -> &PortStats {
+        &self.stats
+    }
+}
+
+impl TxQueue for AfPacketTx {
+    #[inline]
+    fn tx_space(&mut self) -> usize {
+        self.reclaim();
+        self.frames - self.in_flight
+    }
+
+    #[inline]
+    fn slot_size(&self) -> usize {
+        self.slot
+    }
+
+    #[inline]
+    fn reserve(&mut self) -> Option<&mut [u8]> {
+        let Some(p) = self.free_slot() else {
+            self.stats.tx_ring_full += 1;
+            self.reserved = false;
+            return None;
+        };
+        self.reserved = true;
+        // SAFETY: the slot's data area (`slot` bytes inside the ring) is not in flight, and
+        // the returned borrow of `self` keeps anything else from touching it meanwhile.
+        Some(unsafe { std::slice::from_raw_parts_mut(p, self.slot) })
+    }
+
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        if !self.reserved || len == 0 || len > self.slot {
+            self.stats.tx_bad_len += 1;
+            self.reserved = false;
+            return;
+        }
+        self.reserved = false;
+        self.queue(len);
+    }
+
+    fn pending(&self) -> usize {
+        self.pending
+    }
+
+    fn flush(&mut self) -> Result<usize, Error> {
+        if self.pending == 0 {
+            return Ok(0);
+        }
+        // SAFETY: sendto with no buffer and no address: the kernel sends the ring's
+        // requested slots on the bound device.
+        let rc = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                ptr::null(),
+                0,
+            )
+        };
+        let err = (rc < 0).then(io::Error::last_os_error);
+        let taken = self.account_taken((rc >= 0).then_some(rc as u64));
+        if taken > 0 {
+            self.stats.tx_kicks += 1;
+        }
+        match err {
+            None => Ok(taken),
+            // A full send buffer or a busy driver: what was not taken goes next time.
+            Some(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN | libc::ENOBUFS | libc::EINTR | libc::ENOMEM)
+                ) =>
+            {
+                Ok(taken)
+            }
+            Some(e) => Err(Error::from_io(
+                format!("AF_PACKET transmit on {:?}", self.dev),
+                &self.dev,
+                NEED_NET_ADMIN,
+                e,
+            )),
+        }
+    }
+
+    fn prepare(&mut self, image: &[u8]) -> Result<PreparedId, Error> {
+        self.pool.insert(image)
+    }
+
+    fn prepared(&self, id: PreparedId) -> Option<&[u8]> {
+        self.pool.get(id)
+    }
+
+    fn send_prepared<R: FnOnce(&mut [u8])>(
+        &mut self,
+        id: PreparedId,
+        mode: PrepMode,
+        rewrite: R,
+    ) -> bool {
+        let slot_len = self.slot;
+        // SAFETY: as in `reserve`: the slot is not in flight, lies in the ring (not in
+        // `pool` or `stats`, which are borrowed beside it) and the slice ends with this call.
+        let slot = self
+            .free_slot()
+            .map(|p| unsafe { std::slice::from_raw_parts_mut(p, slot_len) });
+        self.reserved = false;
+        match send_prepared_by_copy(&mut self.pool, &mut self.stats, id, mode, rewrite, slot) {
+            Some(len) => self.queue(len),
+            None => false,
+        }
+    }
+}
+
+/// An AF_PACKET port: one device, one RX ring and one TX ring (see the module docs).
+#[derive(Debug)]
+pub struct AfPacketPort {
+    rx: AfPacketRx,
+    tx: AfPacketTx,
+    caps: Capabilities,
+    /// Kernel ring-full drops read so far (reading `PACKET_STATISTICS` resets them).
+    kernel_drops: Cell<u64>,
+}
+
+impl AfPacketPort {
+    /// Open `cfg.ifname` (in the calling thread's network namespace).
+    ///
+    /// Errors, each one line: a malformed name ([`Error::InvalidInterfaceName`]), an
+    /// unusable setting ([`Error::InvalidConfig`]), no such device ([`Error::NoSuchDevice`]),
+    /// no `CAP_NET_RAW` ([`Error::PermissionDenied`]), or a failed ring set-up
+    /// ([`Error::Io`] naming the step).
+    pub fn open(cfg: AfPacketConfig) -> Result<Self, Error> {
+        check_ifname(&cfg.ifname)?;
+        let geo = Geometry::new(&cfg)?;
+        let dev = cfg.ifname.as_str();
+        let ifindex = sys::if_index(dev)?;
+        let mtu = sys::if_mtu(dev)?;
+        let mac = match cfg.mac {
+            Some(m) => m,
+            None => sys::if_mac(dev)?,
+        };
+        let rx = AfPacketRx::open(&cfg, &geo, ifindex)?;
+        let tx = AfPacketTx::open(&cfg, &geo, ifindex, mtu)?;
+        let caps = Capabilities {
+            mac,
+            mtu,
+            max_frame: rx.snap.min(tx.slot),
+            rx_queues: 1,
+            tx_queues: 1,
+            queue_id: cfg.queue_id,
+            rx_ring_size: geo.rx_frames(),
+            tx_ring_size: tx.frames,
+            zero_copy_prepared: false,
+            rx_csum_offload: true,
+            tx_csum_offload: false,
+            rss: rx.rss,
+        };
+        Ok(AfPacketPort {
+            rx,
+            tx,
+            caps,
+            kernel_drops: Cell::new(0),
+        })
+    }
+
+    /// The receive socket, for an event loop that polls several ports at once (readable
+    /// when a ring block is ready).
+    pub fn rx_fd(&self) -> RawFd {
+        self.rx.fd.as_raw_fd()
+    }
+
+    /// The interface this port is open on.
+    pub fn ifname(&self) -> &str {
+        &self.tx.dev
+    }
+
+    /// Add the kernel's ring-full drops since the last read (a system call; not per burst).
+    fn read_kernel_drops(&self) {
+        // SAFETY: tpacket_stats_v3 is plain old data; all-zero is a valid value.
+        let mut st: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+        // SAFETY: `st` and `len` describe a writable tpacket_stats_v3, what
+        // PACKET_STATISTICS returns for a TPACKET_V3 socket.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.rx.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats_v3).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            self.kernel_drops
+                .set(self.kernel_drops.get() + u64::from(st.tp_drops));
+        }
+    }
+}
+
+impl Port for AfPacketPort {
+    type Rx = AfPacketRx;
+    type Tx = AfPacketTx;
+
+    #[inline]
+    fn split(&mut self) -> (&mut AfPacketRx, &mut AfPacketTx) {
+        (&mut self.rx, &mut self.tx)
+    }
+
+    fn caps(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
+        if self.rx.ready() {
+            return Ok(true);
+        }
+        let fd = self.rx.fd.as_raw_fd();
+        let woke = sys::poll_readable(fd, timeout).map_err(|e| Error::Io {
+            what: format!("poll of the AF_PACKET ring on {:?}", self.tx.dev),
+            source: e,
+        })?;
+        if woke && !self.rx.ready() {
+            // Woken by a socket error (device went down), not by a block.
+            clear_socket_error(fd);
+        }
+        Ok(woke)
+    }
+
+    fn stats(&self) -> PortStats {
+        self.read_kernel_drops();
+        let mut s = self.rx.stats;
+        s += self.tx.stats;
+        s.rx_ring_full += self.kernel_drops.get();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_geometry_fits_a_vlan_tagged_1500_byte_frame() {
+        let geo = Geometry::new(&AfPacketConfig::new("x")).unwrap();
+        assert_eq!(FRAME_HDR, 32);
+        assert_eq!(geo.rx_snap, 2016);
+        assert!(geo.rx_snap >= 1500 + ETH_HLEN + VLAN_HLEN);
+        assert_eq!(geo.tx_frames(), 1024);
+        assert_eq!(geo.rx_frames(), 16 * 128);
+    }
+
+    #[test]
+    fn tx_slots_round_up_to_whole_blocks_and_never_straddle_them() {
+        let cfg = AfPacketConfig {
+            tx_frames: 5,
+            tx_frame_size: 3008,
+            ..AfPacketConfig::new("x")
+        };
+        let geo = Geometry::new(&cfg).unwrap();
+        assert!(geo.tx_per_block * geo.tx_frame <= geo.tx_block);
+        assert!(geo.tx_frames() >= 5);
+    }
+
+    #[test]
+    fn unusable_ring_settings_are_one_line_config_errors() {
+        let base = AfPacketConfig::new("x");
+        for cfg in [
+            AfPacketConfig {
+                rx_block_size: 1000,
+                ..base.clone()
+            },
+            AfPacketConfig {
+                rx_block_count: 0,
+                ..base.clone()
+            },
+            AfPacketConfig {
+                rx_frame_size: 2040,
+                ..base.clone()
+            },
+            AfPacketConfig {
+                rx_block_size: 4096,
+                rx_frame_size: 4096,
+                ..base.clone()
+            },
+            AfPacketConfig {
+                tx_frames: 0,
+                ..base.clone()
+            },
+            AfPacketConfig {
+                tx_frame_size: 64,
+                ..base.clone()
+            },
+        ] {
+            let e = Geometry::new(&cfg).unwrap_err();
+            assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn fanout_modes_parse() {
+        assert_eq!("hash".parse::<FanoutMode>(), Ok(FanoutMode::Hash));
+        assert!("rr".parse::<FanoutMode>().is_err());
+    }
+}

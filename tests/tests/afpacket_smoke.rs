@@ -1,0 +1,710 @@
+//! The AF_PACKET port on a veth pair inside a private namespace: byte-exact delivery, ring
+//! limits counted rather than hung on, prepared sends, and one-line set-up errors.
+//!
+//! Frames carry the local experimental ethertype 0x88B5 (IEEE 802 "local experimental 1")
+//! and everything else the kernel may put on the link is ignored. Delivery on veth is
+//! asynchronous, so receivers wait with `Port::wait` up to a deadline instead of sleeping.
+
+use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode};
+use nmio::{Error, Port, PrepMode, PreparedId, RxFlags, RxMeta, RxQueue, TxQueue};
+use std::time::{Duration, Instant};
+use tests::netns::{require_root, NetNs, NsGuard};
+
+const ETHERTYPE: u16 = 0x88B5;
+const DEADLINE: Duration = Duration::from_secs(2);
+
+/// Two ports on the two ends of a veth pair. Fields drop in order: ports first, then the
+/// thread leaves the namespace, then the namespace is deleted.
+struct Link {
+    a: AfPacketPort,
+    b: AfPacketPort,
+    _inside: NsGuard,
+    _ns: NetNs,
+}
+
+fn link(
+    test: &str,
+    cfg_a: impl FnOnce(AfPacketConfig) -> AfPacketConfig,
+    cfg_b: impl FnOnce(AfPacketConfig) -> AfPacketConfig,
+) -> Option<Link> {
+    if !require_root(test, &["ip", "ethtool"]) {
+        return None;
+    }
+    let ns = NetNs::new("afp").unwrap();
+    ns.veth_pair("afa", "afb").unwrap();
+    let inside = ns.enter().unwrap();
+    let a = AfPacketPort::open(cfg_a(AfPacketConfig::new("afa"))).unwrap();
+    let b = AfPacketPort::open(cfg_b(AfPacketConfig::new("afb"))).unwrap();
+    Some(Link {
+        a,
+        b,
+        _inside: inside,
+        _ns: ns,
+    })
+}
+
+fn same(c: AfPacketConfig) -> AfPacketConfig {
+    c
+}
+
+/// A test frame: our ethertype, a sequence number, then a pattern that depends on both.
+fn frame(dst: [u8; 6], src: [u8; 6], seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+    f[14..18].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in f[18..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_mul(7).wrapping_add(seq) as u8;
+    }
+    f
+}
+
+fn frame_a_to_b(l: &Link, seq: u32, len: usize) -> Vec<u8> {
+    frame(l.b.caps().mac, l.a.caps().mac, seq, len)
+}
+
+fn seq_of(f: &[u8]) -> u32 {
+    u32::from_be_bytes(f[14..18].try_into().unwrap())
+}
+
+fn queue(port: &mut AfPacketPort, bytes: &[u8]) -> bool {
+    port.tx().send(|buf| {
+        buf[..bytes.len()].copy_from_slice(bytes);
+        bytes.len()
+    })
+}
+
+/// Kick until nothing is pending (a full send buffer leaves frames for the next kick).
+fn flush_all(port: &mut AfPacketPort) -> usize {
+    let end = Instant::now() + DEADLINE;
+    let mut sent = 0;
+    while port.tx().pending() > 0 {
+        sent += port.tx().flush().unwrap();
+        assert!(
+            Instant::now() < end,
+            "frames stayed pending after {DEADLINE:?}"
+        );
+        if port.tx().pending() > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    sent
+}
+
+/// Receive our frames until `want` arrived or `within` passed, `max` per burst.
+fn recv_ours(port: &mut AfPacketPort, want: usize, within: Duration) -> Vec<(Vec<u8>, RxMeta)> {
+    let end = Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < want {
+        port.rx().recv_burst(64, |f, m| {
+            if f.len() >= 18 && f[12..14] == ETHERTYPE.to_be_bytes() {
+                got.push((f.to_vec(), *m));
+            }
+        });
+        let now = Instant::now();
+        if got.len() >= want || now >= end {
+            break;
+        }
+        port.wait(end - now).unwrap();
+    }
+    got
+}
+
+#[test]
+fn frames_of_every_size_arrive_byte_exact() {
+    let Some(mut l) = link("frames_of_every_size_arrive_byte_exact", same, same) else {
+        return;
+    };
+    let sizes = [60, 61, 64, 100, 576, 1000, 1513, 1514];
+    let sent: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| frame_a_to_b(&l, i as u32, n))
+        .collect();
+    for f in &sent {
+        assert!(queue(&mut l.a, f));
+    }
+    assert_eq!(flush_all(&mut l.a), sizes.len());
+    let got = recv_ours(&mut l.b, sizes.len(), DEADLINE);
+    assert_eq!(got.len(), sizes.len(), "frames lost on the veth");
+    for ((f, meta), want) in got.iter().zip(&sent) {
+        assert_eq!(f, want, "frame {} differs", seq_of(want));
+        assert_eq!(meta.len as usize, want.len());
+        assert!(meta.timestamp_ns > 0, "no receive timestamp");
+        assert_eq!(meta.rss_hash, None, "no fanout hash was asked for");
+        assert!(!meta.flags.contains(RxFlags::CSUM_PARTIAL));
+    }
+    let (a, b) = (l.a.stats(), l.b.stats());
+    assert_eq!(a.tx_frames, sizes.len() as u64);
+    assert_eq!(a.tx_bytes, sizes.iter().sum::<usize>() as u64);
+    assert!(a.tx_kicks >= 1);
+    assert!(b.rx_frames >= sizes.len() as u64);
+    assert_eq!(b.rx_truncated + b.rx_ring_full + b.rx_other_drops, 0);
+}
+
+#[test]
+fn own_frames_are_not_received_back_through_the_qdisc() {
+    // Without the qdisc bypass, frames pass the device's taps on the way out: the RX socket
+    // would see them but for PACKET_IGNORE_OUTGOING.
+    let Some(mut l) = link(
+        "own_frames_are_not_received_back_through_the_qdisc",
+        |c| AfPacketConfig {
+            qdisc_bypass: false,
+            ..c
+        },
+        same,
+    ) else {
+        return;
+    };
+    for seq in 0..4 {
+        let f = frame_a_to_b(&l, seq, 100);
+        assert!(queue(&mut l.a, &f));
+    }
+    flush_all(&mut l.a);
+    assert_eq!(recv_ours(&mut l.b, 4, DEADLINE).len(), 4);
+    assert!(
+        recv_ours(&mut l.a, 1, Duration::from_millis(100)).is_empty(),
+        "the sender received its own frames"
+    );
+}
+
+#[test]
+fn caps_describe_the_device_and_rings() {
+    let Some(mut l) = link(
+        "caps_describe_the_device_and_rings",
+        |c| AfPacketConfig {
+            mac: Some([0x02, 0, 0, 0, 0, 0x42]),
+            tx_frames: 100,
+            ..c
+        },
+        same,
+    ) else {
+        return;
+    };
+    assert_eq!(l.a.tx().slot_size(), 2016);
+    let (ca, cb) = (l.a.caps(), l.b.caps());
+    assert_eq!(ca.mac, [0x02, 0, 0, 0, 0, 0x42], "configured MAC wins");
+    assert_ne!(cb.mac, [0; 6], "interface MAC read");
+    assert_eq!(ca.mtu, 1500);
+    assert_eq!(ca.max_frame, 2016);
+    assert_eq!(ca.tx_ring_size, 100);
+    assert_eq!(cb.tx_ring_size, 1024);
+    assert_eq!(cb.rx_ring_size, 2048);
+    assert_eq!((ca.rx_queues, ca.tx_queues, ca.queue_id), (1, 1, 0));
+    assert!(!ca.zero_copy_prepared && !ca.tx_csum_offload && !ca.rss);
+    assert!(ca.rx_csum_offload);
+}
+
+#[test]
+fn max_is_honoured_inside_a_block() {
+    let Some(mut l) = link("max_is_honoured_inside_a_block", same, same) else {
+        return;
+    };
+    const N: u32 = 50;
+    for seq in 0..N {
+        let f = frame_a_to_b(&l, seq, 60);
+        assert!(queue(&mut l.a, &f));
+    }
+    flush_all(&mut l.a);
+    // Let the kernel hand over every block (1 ms retire timeout), so all 50 frames are
+    // ready and each burst of 3 must return exactly 3 until the last.
+    assert!(l.b.wait(DEADLINE).unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    let mut seqs = Vec::new();
+    let mut bursts = Vec::new();
+    loop {
+        let n = l.b.rx().recv_burst(3, |f, _| {
+            if f[12..14] == ETHERTYPE.to_be_bytes() {
+                seqs.push(seq_of(f));
+            }
+        });
+        if n == 0 {
+            break;
+        }
+        bursts.push(n);
+    }
+    assert_eq!(
+        seqs,
+        (0..N).collect::<Vec<_>>(),
+        "frames lost, repeated or reordered"
+    );
+    let (last, full) = bursts.split_last().unwrap();
+    assert!(full.iter().all(|&n| n == 3), "bursts {bursts:?}");
+    assert!(*last <= 3);
+    assert_eq!(l.b.rx().recv_burst(0, |_, _| {}), 0);
+}
+
+#[test]
+fn a_burst_as_large_as_the_tx_ring_arrives_in_order() {
+    let Some(mut l) = link(
+        "a_burst_as_large_as_the_tx_ring_arrives_in_order",
+        |c| AfPacketConfig {
+            tx_frames: 256,
+            ..c
+        },
+        same,
+    ) else {
+        return;
+    };
+    let ring = l.a.caps().tx_ring_size;
+    assert_eq!(l.a.tx().tx_space(), ring);
+    let sent: Vec<Vec<u8>> = (0..ring as u32)
+        .map(|s| frame_a_to_b(&l, s, 60 + (s as usize * 37) % 1455))
+        .collect();
+    for f in &sent {
+        assert!(queue(&mut l.a, f));
+    }
+    assert_eq!(l.a.tx().tx_space(), 0);
+    assert_eq!(l.a.tx().pending(), ring);
+    assert_eq!(flush_all(&mut l.a), ring);
+    let got = recv_ours(&mut l.b, ring, DEADLINE);
+    assert_eq!(got.len(), ring);
+    for ((f, _), want) in got.iter().zip(&sent) {
+        assert_eq!(f, want, "frame {} differs", seq_of(want));
+    }
+    assert_eq!(l.b.stats().rx_ring_full, 0);
+}
+
+#[test]
+fn a_full_tx_ring_gives_none_counts_it_and_recovers() {
+    let Some(mut l) = link(
+        "a_full_tx_ring_gives_none_counts_it_and_recovers",
+        |c| AfPacketConfig { tx_frames: 8, ..c },
+        same,
+    ) else {
+        return;
+    };
+    let image = frame_a_to_b(&l, 99, 60);
+    let id = l.a.tx().prepare(&image).unwrap();
+    for seq in 0..8 {
+        let f = frame_a_to_b(&l, seq, 200);
+        assert!(queue(&mut l.a, &f));
+    }
+    let tx = l.a.tx();
+    assert_eq!(tx.tx_space(), 0);
+    assert!(tx.reserve().is_none());
+    assert!(!tx.send_prepared(id, PrepMode::Memcpy, |_| {}));
+    assert_eq!(l.a.stats().tx_ring_full, 2);
+    assert_eq!(flush_all(&mut l.a), 8);
+    let end = Instant::now() + DEADLINE;
+    while l.a.tx().tx_space() < 8 {
+        assert!(Instant::now() < end, "sent slots never came back");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(recv_ours(&mut l.b, 8, DEADLINE).len(), 8);
+    // The ring goes round again after reclaiming.
+    for seq in 8..20 {
+        let f = frame_a_to_b(&l, seq, 100);
+        while !queue(&mut l.a, &f) {
+            flush_all(&mut l.a);
+            assert!(Instant::now() < end + DEADLINE, "ring never freed");
+        }
+    }
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut l.b, 12, DEADLINE);
+    let seqs: Vec<u32> = got.iter().map(|(f, _)| seq_of(f)).collect();
+    assert_eq!(seqs, (8..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn rx_ring_overflow_is_counted_and_the_ring_recovers() {
+    // A 4-block ring of 4 KiB holds a dozen 1000-byte frames; 200 arrive unread.
+    let Some(mut l) = link(
+        "rx_ring_overflow_is_counted_and_the_ring_recovers",
+        |c| AfPacketConfig {
+            tx_frames: 256,
+            ..c
+        },
+        |c| AfPacketConfig {
+            rx_block_size: 4096,
+            rx_block_count: 4,
+            rx_frame_size: 2048,
+            ..c
+        },
+    ) else {
+        return;
+    };
+    const N: u32 = 200;
+    for seq in 0..N {
+        let f = frame_a_to_b(&l, seq, 1000);
+        assert!(queue(&mut l.a, &f));
+    }
+    flush_all(&mut l.a);
+    let end = Instant::now() + DEADLINE;
+    let mut dropped = 0;
+    while dropped == 0 {
+        dropped = l.b.stats().rx_ring_full;
+        assert!(Instant::now() < end, "kernel drops never counted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let got = recv_ours(&mut l.b, N as usize, Duration::from_millis(200));
+    assert!(
+        !got.is_empty() && got.len() < 20,
+        "{} frames kept",
+        got.len()
+    );
+    let seqs: Vec<u32> = got.iter().map(|(f, _)| seq_of(f)).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let dropped = l.b.stats().rx_ring_full;
+    assert!(dropped > 0);
+    assert!(got.len() as u64 + dropped <= u64::from(N));
+    // Drained, the ring takes frames again.
+    for seq in 1000..1005 {
+        let f = frame_a_to_b(&l, seq, 1000);
+        assert!(queue(&mut l.a, &f));
+    }
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut l.b, 5, DEADLINE);
+    let seqs: Vec<u32> = got.iter().map(|(f, _)| seq_of(f)).collect();
+    assert_eq!(seqs, (1000..1005).collect::<Vec<_>>());
+}
+
+#[test]
+fn prepared_sends_in_both_modes_carry_the_rewrite() {
+    let Some(mut l) = link("prepared_sends_in_both_modes_carry_the_rewrite", same, same) else {
+        return;
+    };
+    let image = frame_a_to_b(&l, 7, 120);
+    let tx = l.a.tx();
+    let id = tx.prepare(&image).unwrap();
+    assert!(tx.send_prepared(id, PrepMode::Memcpy, |b| b[20] = 0xAA));
+    assert_eq!(
+        tx.prepared(id),
+        Some(&image[..]),
+        "memcpy left the image alone"
+    );
+    assert!(tx.send_prepared(id, PrepMode::PreCopy, |b| b[21] = 0xBB));
+    assert_eq!(
+        tx.prepared(id).unwrap()[21],
+        0xBB,
+        "pre-copy rewrote the image"
+    );
+    assert!(!tx.send_prepared(PreparedId(1234), PrepMode::Memcpy, |_| {}));
+    assert!(matches!(
+        tx.prepare(&[0u8; 3000]),
+        Err(Error::FrameTooLarge { len: 3000, .. })
+    ));
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut l.b, 2, DEADLINE);
+    assert_eq!(got.len(), 2);
+    let mut first = image.clone();
+    first[20] = 0xAA;
+    let mut second = image.clone();
+    second[21] = 0xBB;
+    assert_eq!(got[0].0, first);
+    assert_eq!(got[1].0, second);
+    let s = l.a.stats();
+    assert_eq!(
+        (s.prepared_memcpy, s.prepared_precopy, s.tx_bad_prepared),
+        (1, 1, 1)
+    );
+    assert_eq!(s.tx_frames, 2);
+}
+
+#[test]
+fn bad_lengths_are_counted_and_do_not_stall_the_ring() {
+    let Some(mut l) = link(
+        "bad_lengths_are_counted_and_do_not_stall_the_ring",
+        same,
+        same,
+    ) else {
+        return;
+    };
+    let tx = l.a.tx();
+    tx.commit(100); // no reservation
+    let slot = tx.slot_size();
+    tx.reserve().unwrap();
+    tx.commit(slot + 1);
+    tx.reserve().unwrap();
+    tx.commit(10); // shorter than an Ethernet header
+    assert_eq!(l.a.stats().tx_bad_len, 3);
+    // One byte over mtu + 14 and untagged: the kernel would refuse it.
+    let big = frame_a_to_b(&l, 1, 1515);
+    queue(&mut l.a, &big);
+    assert_eq!(l.a.stats().tx_errors, 1);
+    assert_eq!(l.a.stats().tx_frames, 0);
+    assert_eq!(l.a.tx().pending(), 0);
+    let ok = frame_a_to_b(&l, 2, 1514);
+    assert!(queue(&mut l.a, &ok));
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut l.b, 1, DEADLINE);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, ok);
+}
+
+#[test]
+fn a_vlan_tagged_frame_arrives_with_the_tag_stripped_and_reported() {
+    let Some(mut l) = link(
+        "a_vlan_tagged_frame_arrives_with_the_tag_stripped_and_reported",
+        same,
+        same,
+    ) else {
+        return;
+    };
+    // 1518 bytes: the largest tagged frame for a 1500-byte MTU, allowed 4 bytes more.
+    let inner = frame_a_to_b(&l, 5, 1514);
+    let mut tagged = inner[..12].to_vec();
+    tagged.extend_from_slice(&0x8100u16.to_be_bytes());
+    tagged.extend_from_slice(&0x2064u16.to_be_bytes()); // PCP 1, VLAN 100
+    tagged.extend_from_slice(&inner[12..]);
+    assert_eq!(tagged.len(), 1518);
+    assert!(queue(&mut l.a, &tagged));
+    flush_all(&mut l.a);
+    assert_eq!(l.a.stats().tx_errors, 0);
+    let got = recv_ours(&mut l.b, 1, DEADLINE);
+    assert_eq!(got.len(), 1, "tagged frame not delivered");
+    let (f, meta) = &got[0];
+    assert!(meta.flags.contains(RxFlags::VLAN_STRIPPED));
+    assert_eq!(meta.vlan_tci, 0x2064);
+    assert_eq!(f, &inner);
+}
+
+#[test]
+fn wait_times_out_when_idle_and_wakes_for_one_frame() {
+    let Some(mut l) = link(
+        "wait_times_out_when_idle_and_wakes_for_one_frame",
+        same,
+        same,
+    ) else {
+        return;
+    };
+    let t = Instant::now();
+    assert!(!l.b.wait(Duration::from_millis(50)).unwrap());
+    assert!(t.elapsed() >= Duration::from_millis(40));
+    let f = frame_a_to_b(&l, 1, 60);
+    assert!(queue(&mut l.a, &f));
+    flush_all(&mut l.a);
+    let t = Instant::now();
+    let got = recv_ours(&mut l.b, 1, DEADLINE);
+    let latency = t.elapsed();
+    assert_eq!(got.len(), 1);
+    // A lone frame waits for its block's 1 ms retire timeout, not the kernel's default.
+    assert!(latency < Duration::from_millis(200), "took {latency:?}");
+    // Nothing left: wait goes back to blocking.
+    assert!(!l.b.wait(Duration::from_millis(10)).unwrap());
+}
+
+#[test]
+fn a_fanout_group_shares_frames_without_duplicates() {
+    let Some(mut l) = link(
+        "a_fanout_group_shares_frames_without_duplicates",
+        same,
+        |c| AfPacketConfig {
+            fanout: Some((7, FanoutMode::Lb)),
+            ..c
+        },
+    ) else {
+        return;
+    };
+    let mut b2 = AfPacketPort::open(AfPacketConfig {
+        fanout: Some((7, FanoutMode::Lb)),
+        queue_id: 1,
+        ..AfPacketConfig::new("afb")
+    })
+    .unwrap();
+    assert_eq!(b2.caps().queue_id, 1);
+    assert!(!b2.caps().rss);
+    for seq in 0..40 {
+        let f = frame_a_to_b(&l, seq, 80);
+        assert!(queue(&mut l.a, &f));
+    }
+    flush_all(&mut l.a);
+    let end = Instant::now() + DEADLINE;
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    while one.len() + two.len() < 40 && Instant::now() < end {
+        one.extend(recv_ours(&mut l.b, 1, Duration::from_millis(5)));
+        two.extend(recv_ours(&mut b2, 1, Duration::from_millis(5)));
+    }
+    assert!(
+        !one.is_empty() && !two.is_empty(),
+        "round robin used one member"
+    );
+    let mut seqs: Vec<u32> = one.iter().chain(&two).map(|(f, _)| seq_of(f)).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..40).collect::<Vec<_>>());
+
+    // A hash group reports the flow hash with each frame.
+    let mut h = AfPacketPort::open(AfPacketConfig {
+        fanout: Some((8, FanoutMode::Hash)),
+        ..AfPacketConfig::new("afb")
+    })
+    .unwrap();
+    assert!(h.caps().rss);
+    let f = frame_a_to_b(&l, 100, 80);
+    assert!(queue(&mut l.a, &f));
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut h, 1, DEADLINE);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].1.rss_hash.is_some());
+}
+
+#[test]
+fn a_bad_interface_name_is_one_line() {
+    let e = AfPacketPort::open(AfPacketConfig::new("bad/name")).unwrap_err();
+    assert!(matches!(e, Error::InvalidInterfaceName { .. }), "{e:?}");
+    let line = e.to_string();
+    assert!(
+        line.starts_with("invalid interface name \"bad/name\""),
+        "{line}"
+    );
+    assert!(!line.contains('\n'));
+}
+
+#[test]
+fn a_missing_device_is_named() {
+    let e = AfPacketPort::open(AfPacketConfig::new("nmio-nodev0")).unwrap_err();
+    assert!(matches!(e, Error::NoSuchDevice { .. }), "{e:?}");
+    assert_eq!(e.to_string(), "no such network device \"nmio-nodev0\"");
+}
+
+#[test]
+fn an_unusable_ring_setting_is_one_line() {
+    let e = AfPacketPort::open(AfPacketConfig {
+        rx_block_size: 1000,
+        ..AfPacketConfig::new("lo")
+    })
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidConfig { .. }), "{e:?}");
+    assert!(e.to_string().contains("rx_block_size 1000"), "{e}");
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
+
+/// Drop CAP_NET_RAW and CAP_NET_ADMIN from the calling thread's effective set (Linux
+/// capabilities are per thread, so the rest of the test process keeps them).
+fn drop_net_caps_in_this_thread() {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget with a version-3 header writes two CapData entries into `data`.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    data[0].effective &= !((1 << CAP_NET_RAW) | (1 << CAP_NET_ADMIN));
+    // SAFETY: capset with a version-3 header reads two CapData entries from `data`.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn without_cap_net_raw_the_error_says_permission_denied() {
+    if !require_root(
+        "without_cap_net_raw_the_error_says_permission_denied",
+        &["ip", "ethtool"],
+    ) {
+        return;
+    }
+    let ns = NetNs::new("afperm").unwrap();
+    ns.veth_pair("afa", "afb").unwrap();
+    let line = std::thread::scope(|s| {
+        s.spawn(|| {
+            let _inside = ns.enter().unwrap();
+            drop_net_caps_in_this_thread();
+            let e = AfPacketPort::open(AfPacketConfig::new("afa")).unwrap_err();
+            assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+            e.to_string()
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(line.contains("permission denied"), "{line}");
+    assert!(line.contains("CAP_NET_RAW"), "{line}");
+    assert!(line.contains("\"afa\""), "{line}");
+    assert!(!line.contains('\n'));
+}
+
+#[test]
+fn frames_longer_than_the_rx_frame_are_counted_as_truncated() {
+    // b hands up at most 1024 - 32 = 992 bytes; the kernel copies no more into its ring.
+    let Some(mut l) = link(
+        "frames_longer_than_the_rx_frame_are_counted_as_truncated",
+        same,
+        |c| AfPacketConfig {
+            rx_frame_size: 1024,
+            ..c
+        },
+    ) else {
+        return;
+    };
+    assert_eq!(l.b.caps().max_frame, 992);
+    for (seq, len) in [(0, 992), (1, 993), (2, 1514), (3, 60)] {
+        let f = frame_a_to_b(&l, seq, len);
+        assert!(queue(&mut l.a, &f));
+    }
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut l.b, 2, DEADLINE);
+    let seqs: Vec<u32> = got.iter().map(|(f, _)| seq_of(f)).collect();
+    assert_eq!(seqs, [0, 3]);
+    assert_eq!(got[0].0.len(), 992);
+    assert_eq!(l.b.stats().rx_truncated, 2);
+}
+
+#[test]
+fn kernel_frames_with_partial_checksums_are_flagged_and_counted() {
+    // With checksum offload on, the kernel on a leaves UDP checksums for "hardware" to fill
+    // in (CHECKSUM_PARTIAL); the veth carries that state across to b.
+    let Some(mut l) = link(
+        "kernel_frames_with_partial_checksums_are_flagged_and_counted",
+        same,
+        same,
+    ) else {
+        return;
+    };
+    let mac_b = l.b.caps().mac;
+    let mac_b = mac_b
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    for cmd in [
+        vec!["ethtool", "-K", "afa", "tx", "on"],
+        vec!["ip", "addr", "add", "10.77.0.1/24", "dev", "afa"],
+        vec![
+            "ip",
+            "neigh",
+            "add",
+            "10.77.0.2",
+            "lladdr",
+            &mac_b,
+            "dev",
+            "afa",
+        ],
+    ] {
+        l._ns.exec(&cmd).unwrap();
+    }
+    // This thread is inside the namespace, so the socket is too.
+    let udp = std::net::UdpSocket::bind("10.77.0.1:0").unwrap();
+    udp.send_to(b"partial checksum", "10.77.0.2:9").unwrap();
+    let end = Instant::now() + DEADLINE;
+    let mut meta = None;
+    while meta.is_none() && Instant::now() < end {
+        l.b.rx().recv_burst(16, |f, m| {
+            // IPv4, UDP, to port 9.
+            if f.len() >= 42 && f[12..14] == [0x08, 0x00] && f[23] == 17 && f[36..38] == [0, 9] {
+                meta = Some(*m);
+            }
+        });
+        l.b.wait(Duration::from_millis(10)).unwrap();
+    }
+    let meta = meta.expect("UDP frame from the kernel not received");
+    assert!(meta.flags.contains(RxFlags::CSUM_PARTIAL), "{meta:?}");
+    assert!(l.b.stats().rx_csum_partial >= 1);
+}
