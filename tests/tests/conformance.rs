@@ -64,8 +64,50 @@ macro_rules! suite {
 }
 
 mod make {
+    use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort};
     use nmio::backend::pipe::{self, PipeConfig, PipePort};
+    use nmio::backend::tap::{TapConfig, TapPort};
     use nmio::{Instant, VirtualClock};
+    use tests::netns::{require_root, NetNs};
+
+    /// AF_PACKET settings for the suite: a small RX ring (16 blocks of 16 KiB) so that the
+    /// overflow check really overflows it, and a 256-slot TX ring.
+    fn small(dev: &str) -> AfPacketConfig {
+        AfPacketConfig {
+            rx_block_size: 16 * 1024,
+            rx_block_count: 16,
+            tx_frames: 256,
+            ..AfPacketConfig::new(dev)
+        }
+    }
+
+    pub fn afpacket(tag: &str) -> Option<(AfPacketPort, AfPacketPort, NetNs)> {
+        if !require_root(&format!("conformance::afpacket::{tag}"), &["ip", "ethtool"]) {
+            return None;
+        }
+        let ns = NetNs::new(&format!("ca{tag}")).expect("namespace");
+        ns.veth_pair("c0", "c1").expect("veth");
+        let _in = ns.enter().expect("enter");
+        let a = AfPacketPort::open(small("c0")).expect("afpacket c0");
+        let b = AfPacketPort::open(small("c1")).expect("afpacket c1");
+        Some((a, b, ns))
+    }
+
+    /// A TAP port and, as its peer, an AF_PACKET port on the TAP's kernel side.
+    pub fn tap(tag: &str) -> Option<(TapPort, AfPacketPort, NetNs)> {
+        if !require_root(&format!("conformance::tap::{tag}"), &["ip", "ethtool"]) {
+            return None;
+        }
+        let ns = NetNs::new(&format!("ct{tag}")).expect("namespace");
+        let _in = ns.enter().expect("enter");
+        let a = TapPort::open(TapConfig {
+            ifname: "ct0".into(),
+            ..Default::default()
+        })
+        .expect("tap ct0");
+        let b = AfPacketPort::open(small("ct0")).expect("afpacket on ct0");
+        Some((a, b, ns))
+    }
 
     pub fn pipe(_tag: &str) -> Option<(PipePort, PipePort, VirtualClock)> {
         let clock = VirtualClock::new(Instant::ZERO);
@@ -79,3 +121,6 @@ mod make {
 }
 
 suite!(pipe, make::pipe, (true, true));
+suite!(afpacket, make::afpacket, (true, true));
+// The kernel's TAP queue overflows in the kernel, where the TAP port cannot see it.
+suite!(tap, make::tap, (true, false));
