@@ -78,6 +78,13 @@ pub trait RxQueue {
     /// valid only for that call: copy what must outlive it. Never blocks; returns 0 when
     /// nothing is waiting. Malformed or truncated frames are counted and not handed up.
     fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(&mut self, max: usize, f: F) -> usize;
+
+    /// Block until a frame may be waiting or `timeout` passes (the idle path of the loop).
+    /// Returns `true` when RX looks ready. Backends on a virtual clock never block.
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error>;
+
+    /// Counters of this half (the RX fields of [`PortStats`]).
+    fn stats(&self) -> PortStats;
 }
 
 /// The transmit half of a port.
@@ -130,6 +137,9 @@ pub trait TxQueue {
         rewrite: R,
     ) -> bool;
 
+    /// Counters of this half (the TX and prepared fields of [`PortStats`]).
+    fn stats(&self) -> PortStats;
+
     /// Reserve, fill with `fill` (which returns the frame length; 0 abandons the slot) and
     /// commit. Returns whether a frame was queued.
     #[inline]
@@ -147,6 +157,10 @@ pub trait TxQueue {
 }
 
 /// One RX/TX queue pair of a NIC (or of a simulated wire).
+///
+/// Each half owns its resources (ring mappings, sockets, buffers), so a port can also be
+/// taken apart with [`into_parts`](Self::into_parts): that is how wrappers such as the
+/// `impair` backend stack on any port without knowing its type.
 pub trait Port {
     /// The receive half.
     type Rx: RxQueue;
@@ -156,15 +170,27 @@ pub trait Port {
     /// Borrow both halves at once, so a receive callback can transmit.
     fn split(&mut self) -> (&mut Self::Rx, &mut Self::Tx);
 
+    /// Both halves, shared (for counters and inspection).
+    fn halves(&self) -> (&Self::Rx, &Self::Tx);
+
     /// What this port can do.
     fn caps(&self) -> &Capabilities;
 
-    /// Block until a frame may be waiting or `timeout` passes (the idle path of the loop).
-    /// Returns `true` when RX looks ready. Backends on a virtual clock never block.
-    fn wait(&mut self, timeout: Duration) -> Result<bool, Error>;
+    /// Take the port apart into its halves and capabilities.
+    fn into_parts(self) -> (Self::Rx, Self::Tx, Capabilities);
+
+    /// Block until a frame may be waiting or `timeout` passes. See [`RxQueue::wait`].
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
+        self.split().0.wait(timeout)
+    }
 
     /// Counters of both halves.
-    fn stats(&self) -> PortStats;
+    fn stats(&self) -> PortStats {
+        let (rx, tx) = self.halves();
+        let mut s = rx.stats();
+        s += tx.stats();
+        s
+    }
 
     /// The receive half alone.
     fn rx(&mut self) -> &mut Self::Rx {

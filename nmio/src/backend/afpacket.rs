@@ -511,9 +511,34 @@ pub struct AfPacketRx {
     /// `tp_rxhash` is filled in (fanout by hash).
     rss: bool,
     stats: PortStats,
+    /// Kernel ring-full drops read so far (reading `PACKET_STATISTICS` resets them).
+    kernel_drops: Cell<u64>,
+    /// Interface name, for error lines.
+    dev: String,
 }
 
 impl AfPacketRx {
+    fn read_kernel_drops(&self) {
+        // SAFETY: tpacket_stats_v3 is plain old data; all-zero is a valid value.
+        let mut st: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+        // SAFETY: `st` and `len` describe a writable tpacket_stats_v3, what
+        // PACKET_STATISTICS returns for a TPACKET_V3 socket.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats_v3).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            self.kernel_drops
+                .set(self.kernel_drops.get() + u64::from(st.tp_drops));
+        }
+    }
+
     fn open(cfg: &AfPacketConfig, geo: &Geometry, ifindex: i32) -> Result<AfPacketRx, Error> {
         let dev = cfg.ifname.as_str();
         let fd = packet_socket(dev, "RX")?;
@@ -606,6 +631,8 @@ impl AfPacketRx {
             snap: geo.rx_snap,
             rss,
             stats: PortStats::default(),
+            kernel_drops: Cell::new(0),
+            dev: cfg.ifname.clone(),
         })
     }
 
@@ -634,11 +661,6 @@ impl AfPacketRx {
         } else {
             self.block + 1
         };
-    }
-
-    /// Counters of the receive half (kernel drops are added by [`Port::stats`]).
-    pub fn stats(&self) -> &PortStats {
-        &self.stats
     }
 }
 
@@ -731,6 +753,31 @@ impl RxQueue for AfPacketRx {
             self.stats.rx_bursts += 1;
         }
         n
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
+        if self.ready() {
+            return Ok(true);
+        }
+        let fd = self.fd.as_raw_fd();
+        let woke = sys::poll_readable(fd, timeout).map_err(|e| Error::Io {
+            what: format!("poll of the AF_PACKET ring on {:?}", self.dev),
+            source: e,
+        })?;
+        if woke && !self.ready() {
+            // Woken by a socket error (device went down), not by a block.
+            clear_socket_error(fd);
+        }
+        Ok(woke)
+    }
+
+    /// One `getsockopt(PACKET_STATISTICS)` to collect the kernel's ring-full drops: a
+    /// system call per stats read, never per frame or burst.
+    fn stats(&self) -> PortStats {
+        self.read_kernel_drops();
+        let mut s = self.stats;
+        s.rx_ring_full += self.kernel_drops.get();
+        s
     }
 }
 
@@ -982,11 +1029,6 @@ impl AfPacketTx {
         self.pending -= n;
         n
     }
-
-    /// Counters of the transmit half.
-    pub fn stats(&self) -> &PortStats {
-        &self.stats
-    }
 }
 
 impl TxQueue for AfPacketTx {
@@ -1078,6 +1120,10 @@ impl TxQueue for AfPacketTx {
         self.pool.get(id)
     }
 
+    fn stats(&self) -> PortStats {
+        self.stats
+    }
+
     fn send_prepared<R: FnOnce(&mut [u8])>(
         &mut self,
         id: PreparedId,
@@ -1104,8 +1150,6 @@ pub struct AfPacketPort {
     rx: AfPacketRx,
     tx: AfPacketTx,
     caps: Capabilities,
-    /// Kernel ring-full drops read so far (reading `PACKET_STATISTICS` resets them).
-    kernel_drops: Cell<u64>,
 }
 
 impl AfPacketPort {
@@ -1141,12 +1185,7 @@ impl AfPacketPort {
             tx_csum_offload: false,
             rss: rx.rss,
         };
-        Ok(AfPacketPort {
-            rx,
-            tx,
-            caps,
-            kernel_drops: Cell::new(0),
-        })
+        Ok(AfPacketPort { rx, tx, caps })
     }
 
     /// The receive socket, for an event loop that polls several ports at once (readable
@@ -1159,28 +1198,6 @@ impl AfPacketPort {
     pub fn ifname(&self) -> &str {
         &self.tx.dev
     }
-
-    /// Add the kernel's ring-full drops since the last read (a system call; not per burst).
-    fn read_kernel_drops(&self) {
-        // SAFETY: tpacket_stats_v3 is plain old data; all-zero is a valid value.
-        let mut st: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
-        // SAFETY: `st` and `len` describe a writable tpacket_stats_v3, what
-        // PACKET_STATISTICS returns for a TPACKET_V3 socket.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.rx.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut st as *mut libc::tpacket_stats_v3).cast(),
-                &mut len,
-            )
-        };
-        if rc == 0 {
-            self.kernel_drops
-                .set(self.kernel_drops.get() + u64::from(st.tp_drops));
-        }
-    }
 }
 
 impl Port for AfPacketPort {
@@ -1192,32 +1209,16 @@ impl Port for AfPacketPort {
         (&mut self.rx, &mut self.tx)
     }
 
+    fn halves(&self) -> (&AfPacketRx, &AfPacketTx) {
+        (&self.rx, &self.tx)
+    }
+
     fn caps(&self) -> &Capabilities {
         &self.caps
     }
 
-    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
-        if self.rx.ready() {
-            return Ok(true);
-        }
-        let fd = self.rx.fd.as_raw_fd();
-        let woke = sys::poll_readable(fd, timeout).map_err(|e| Error::Io {
-            what: format!("poll of the AF_PACKET ring on {:?}", self.tx.dev),
-            source: e,
-        })?;
-        if woke && !self.rx.ready() {
-            // Woken by a socket error (device went down), not by a block.
-            clear_socket_error(fd);
-        }
-        Ok(woke)
-    }
-
-    fn stats(&self) -> PortStats {
-        self.read_kernel_drops();
-        let mut s = self.rx.stats;
-        s += self.tx.stats;
-        s.rx_ring_full += self.kernel_drops.get();
-        s
+    fn into_parts(self) -> (AfPacketRx, AfPacketTx, Capabilities) {
+        (self.rx, self.tx, self.caps)
     }
 }
 

@@ -1,1 +1,557 @@
-//! TODO
+//! `impair`: a wrapper that applies seeded impairments to any port, RX and TX independently.
+//!
+//! This machine's kernel has no `netem` qdisc, so this wrapper is how tests put loss,
+//! delay, jitter, reordering, duplication and corruption on a real link between the stack
+//! and the Linux stack. (The kernel side can add random drops of its own with a tc BPF
+//! filter.) It uses the same [`Impairer`] model as the `pipe` wire, so one seed gives one
+//! schedule.
+//!
+//! Frames that pass untouched and at once go straight through (RX: the inner port's
+//! borrowed buffer is handed up; TX with no TX impairment configured: the inner slot is
+//! lent out). Frames held back (delay, jitter, reordering, duplicates) are copied into a
+//! bounded holding pen allocated at start-up; when the pen is full the frame is dropped and
+//! counted (`queue_full`). With TX impairments configured, sends are built in a scratch
+//! buffer and copied into the inner ring at commit, and prepared sends always take the
+//! memcpy path.
+
+use super::impair_model::{flip_bit, ImpairStats, Impairer, Impairments, Verdict};
+use crate::clock::{Clock, Instant};
+use crate::prepared::{PrepMode, PreparedId};
+use crate::{Capabilities, Error, Port, PortStats, RxMeta, RxQueue, TxQueue};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of an [`ImpairedPort`].
+#[derive(Clone, Debug)]
+pub struct ImpairConfig {
+    /// What happens to received frames.
+    pub rx: Impairments,
+    /// What happens to sent frames.
+    pub tx: Impairments,
+    /// Seed (RX and TX derive their own streams from it).
+    pub seed: u64,
+    /// Frames each direction can hold back.
+    pub hold: usize,
+}
+
+impl Default for ImpairConfig {
+    fn default() -> Self {
+        ImpairConfig {
+            rx: Impairments::none(),
+            tx: Impairments::none(),
+            seed: 1,
+            hold: 1024,
+        }
+    }
+}
+
+/// A bounded set of held-back frames, released in arrival-time order.
+struct Pen {
+    bufs: Vec<Box<[u8]>>,
+    lens: Vec<u32>,
+    free: Vec<u32>,
+    due: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    seq: u64,
+}
+
+impl Pen {
+    fn new(frames: usize, frame: usize) -> Self {
+        Pen {
+            bufs: (0..frames)
+                .map(|_| vec![0u8; frame].into_boxed_slice())
+                .collect(),
+            lens: vec![0; frames],
+            free: (0..frames as u32).rev().collect(),
+            due: BinaryHeap::with_capacity(frames),
+            seq: 0,
+        }
+    }
+
+    fn hold(&mut self, at: Instant, frame: &[u8]) -> bool {
+        let Some(i) = self.free.pop() else {
+            return false;
+        };
+        let n = frame.len().min(self.bufs[i as usize].len());
+        self.bufs[i as usize][..n].copy_from_slice(&frame[..n]);
+        self.lens[i as usize] = n as u32;
+        self.seq += 1;
+        self.due.push(Reverse((at, self.seq, i)));
+        true
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.due.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<u32> {
+        if self.next_due()? > now {
+            return None;
+        }
+        self.due.pop().map(|Reverse((_, _, i))| i)
+    }
+
+    fn frame(&mut self, i: u32) -> &mut [u8] {
+        &mut self.bufs[i as usize][..self.lens[i as usize] as usize]
+    }
+
+    fn release(&mut self, i: u32) {
+        self.free.push(i);
+    }
+}
+
+/// Apply a verdict's corruption, then either hand the frame on at once (`now`) or hold the
+/// copies that are due later. Returns whether the frame should go on at once.
+fn route(v: &Verdict, now: Instant, frame: &mut [u8], pen: &mut Pen, st: &mut ImpairStats) -> bool {
+    if let Some(bit) = v.corrupt_bit {
+        flip_bit(frame, bit);
+    }
+    let mut now_copy = false;
+    for c in 0..v.copies as usize {
+        if v.at[c] <= now && !now_copy {
+            now_copy = true;
+        } else if !pen.hold(v.at[c], frame) {
+            st.queue_full += 1;
+        }
+    }
+    now_copy
+}
+
+/// Receive half of an [`ImpairedPort`].
+pub struct ImpairRx<R, C> {
+    inner: R,
+    clock: C,
+    model: Impairer,
+    pen: Pen,
+    tx_next_due: Arc<AtomicU64>,
+    stats: PortStats,
+}
+
+impl<R: RxQueue, C: Clock> RxQueue for ImpairRx<R, C> {
+    fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(&mut self, max: usize, mut f: F) -> usize {
+        let now = self.clock.now();
+        let mut n = 0;
+        while n < max {
+            let Some(i) = self.pen.pop_due(now) else {
+                break;
+            };
+            let frame = self.pen.frame(i);
+            let meta = RxMeta {
+                len: frame.len() as u32,
+                timestamp_ns: now.as_nanos(),
+                ..Default::default()
+            };
+            f(frame, &meta);
+            self.pen.release(i);
+            n += 1;
+        }
+        if n < max {
+            let (model, pen, stats) = (&mut self.model, &mut self.pen, &mut self.stats);
+            self.inner.recv_burst(max - n, |frame, meta| {
+                let v = model.judge(now, frame.len());
+                if v.copies == 0 {
+                    stats.rx_impaired += 1;
+                    return;
+                }
+                if v.is_clean(now) || route(&v, now, frame, pen, &mut model.stats) {
+                    f(frame, meta);
+                    n += 1;
+                }
+            });
+        }
+        n
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let mut t = timeout;
+        for due in [
+            self.pen.next_due(),
+            Some(Instant(self.tx_next_due.load(Ordering::Relaxed))),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|d| *d != Instant(u64::MAX))
+        {
+            if due <= now {
+                return Ok(true);
+            }
+            t = t.min(due - now);
+        }
+        let ready = self.inner.wait(t)?;
+        Ok(ready || self.pen.next_due().is_some_and(|d| d <= self.clock.now()))
+    }
+
+    fn stats(&self) -> PortStats {
+        let mut s = self.inner.stats();
+        s += self.stats;
+        s.rx_impaired += self.model.stats.queue_full;
+        s
+    }
+}
+
+/// Transmit half of an [`ImpairedPort`].
+pub struct ImpairTx<T, C> {
+    inner: T,
+    clock: C,
+    model: Impairer,
+    pen: Pen,
+    scratch: Box<[u8]>,
+    reserved: bool,
+    passthrough: bool,
+    next_due: Arc<AtomicU64>,
+    stats: PortStats,
+}
+
+impl<T: TxQueue, C: Clock> ImpairTx<T, C> {
+    /// Judge a frame built in the scratch buffer and send, hold or drop it.
+    fn judge_scratch(&mut self, len: usize) {
+        let now = self.clock.now();
+        let v = self.model.judge(now, len);
+        if v.copies == 0 {
+            self.stats.tx_impaired += 1;
+            return;
+        }
+        let frame = &mut self.scratch[..len];
+        if route(&v, now, frame, &mut self.pen, &mut self.model.stats) {
+            let frame = &self.scratch[..len];
+            if !self.inner.send(|slot| {
+                slot[..len].copy_from_slice(frame);
+                len
+            }) && !self.pen.hold(now, frame)
+            {
+                self.model.stats.queue_full += 1;
+            }
+        }
+        self.publish_due();
+    }
+
+    fn publish_due(&self) {
+        let d = self.pen.next_due().map_or(u64::MAX, |d| d.0);
+        self.next_due.store(d, Ordering::Relaxed);
+    }
+
+    /// Move held frames whose time has come into the inner ring (as long as it has room).
+    fn release_due(&mut self) {
+        let now = self.clock.now();
+        while self.inner.tx_space() > 0 {
+            let Some(i) = self.pen.pop_due(now) else {
+                break;
+            };
+            let frame = self.pen.frame(i);
+            let len = frame.len();
+            self.inner.send(|slot| {
+                slot[..len].copy_from_slice(frame);
+                len
+            });
+            self.pen.release(i);
+        }
+        self.publish_due();
+    }
+}
+
+impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
+    fn tx_space(&mut self) -> usize {
+        self.inner.tx_space()
+    }
+
+    fn slot_size(&self) -> usize {
+        self.inner.slot_size()
+    }
+
+    fn reserve(&mut self) -> Option<&mut [u8]> {
+        if self.passthrough {
+            return self.inner.reserve();
+        }
+        if self.inner.tx_space() == 0 {
+            self.stats.tx_ring_full += 1;
+            return None;
+        }
+        self.reserved = true;
+        Some(&mut self.scratch)
+    }
+
+    fn commit(&mut self, len: usize) {
+        if self.passthrough {
+            return self.inner.commit(len);
+        }
+        if !self.reserved || len == 0 || len > self.scratch.len() {
+            self.stats.tx_bad_len += 1;
+            self.reserved = false;
+            return;
+        }
+        self.reserved = false;
+        self.judge_scratch(len);
+    }
+
+    fn pending(&self) -> usize {
+        let due = self.pen.next_due().is_some_and(|d| d <= self.clock.now());
+        self.inner.pending() + usize::from(due)
+    }
+
+    fn flush(&mut self) -> Result<usize, Error> {
+        if !self.passthrough {
+            self.release_due();
+        }
+        self.inner.flush()
+    }
+
+    fn prepare(&mut self, image: &[u8]) -> Result<PreparedId, Error> {
+        self.inner.prepare(image)
+    }
+
+    fn prepared(&self, id: PreparedId) -> Option<&[u8]> {
+        self.inner.prepared(id)
+    }
+
+    fn send_prepared<R: FnOnce(&mut [u8])>(
+        &mut self,
+        id: PreparedId,
+        mode: PrepMode,
+        rewrite: R,
+    ) -> bool {
+        if self.passthrough {
+            return self.inner.send_prepared(id, mode, rewrite);
+        }
+        if self.inner.tx_space() == 0 {
+            self.stats.tx_ring_full += 1;
+            return false;
+        }
+        let Some(img) = self.inner.prepared(id) else {
+            self.stats.tx_bad_prepared += 1;
+            return false;
+        };
+        let len = img.len().min(self.scratch.len());
+        self.scratch[..len].copy_from_slice(&img[..len]);
+        rewrite(&mut self.scratch[..len]);
+        self.stats.prepared_memcpy += 1;
+        self.judge_scratch(len);
+        true
+    }
+
+    fn stats(&self) -> PortStats {
+        let mut s = self.inner.stats();
+        s += self.stats;
+        s.tx_impaired += self.model.stats.queue_full;
+        s
+    }
+}
+
+/// Any port with impairments on its RX and TX.
+pub struct ImpairedPort<P: Port, C> {
+    rx: ImpairRx<P::Rx, C>,
+    tx: ImpairTx<P::Tx, C>,
+    caps: Capabilities,
+}
+
+impl<P: Port, C: Clock + Clone> ImpairedPort<P, C> {
+    /// Wrap `inner`; `clock` decides when held frames are due.
+    pub fn new(inner: P, clock: C, cfg: ImpairConfig) -> Result<Self, Error> {
+        if cfg.hold == 0 {
+            return Err(Error::InvalidConfig {
+                what: "impair hold must be at least 1 frame".into(),
+            });
+        }
+        let (rx, tx, mut caps) = inner.into_parts();
+        let frame = caps.max_frame.max(tx.slot_size());
+        let next_due = Arc::new(AtomicU64::new(u64::MAX));
+        let passthrough = cfg.tx.is_none();
+        // Held frames are copies: the zero-copy pre-copy path is gone under TX impairments.
+        caps.zero_copy_prepared &= passthrough;
+        Ok(ImpairedPort {
+            rx: ImpairRx {
+                inner: rx,
+                clock: clock.clone(),
+                model: Impairer::new(cfg.rx.clone(), cfg.seed),
+                pen: Pen::new(if cfg.rx.delays() { cfg.hold } else { 0 }, frame),
+                tx_next_due: next_due.clone(),
+                stats: PortStats::default(),
+            },
+            tx: ImpairTx {
+                inner: tx,
+                clock,
+                model: Impairer::new(cfg.tx.clone(), cfg.seed ^ 0x7a7a_7a7a_7a7a_7a7a),
+                pen: Pen::new(if cfg.tx.delays() { cfg.hold } else { 0 }, frame),
+                scratch: vec![0u8; frame].into_boxed_slice(),
+                reserved: false,
+                passthrough,
+                next_due,
+                stats: PortStats::default(),
+            },
+            caps,
+        })
+    }
+
+    /// What the model did to received frames.
+    pub fn rx_impair_stats(&self) -> ImpairStats {
+        self.rx.model.stats
+    }
+
+    /// What the model did to sent frames.
+    pub fn tx_impair_stats(&self) -> ImpairStats {
+        self.tx.model.stats
+    }
+}
+
+impl<P: Port, C: Clock> Port for ImpairedPort<P, C> {
+    type Rx = ImpairRx<P::Rx, C>;
+    type Tx = ImpairTx<P::Tx, C>;
+
+    fn split(&mut self) -> (&mut Self::Rx, &mut Self::Tx) {
+        (&mut self.rx, &mut self.tx)
+    }
+
+    fn halves(&self) -> (&Self::Rx, &Self::Tx) {
+        (&self.rx, &self.tx)
+    }
+
+    fn caps(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn into_parts(self) -> (Self::Rx, Self::Tx, Capabilities) {
+        (self.rx, self.tx, self.caps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::pipe::{pair, PipeConfig};
+    use crate::VirtualClock;
+
+    fn setup(
+        cfg: ImpairConfig,
+    ) -> (
+        ImpairedPort<crate::backend::pipe::PipePort, VirtualClock>,
+        crate::backend::pipe::PipePort,
+        VirtualClock,
+    ) {
+        let clock = VirtualClock::new(Instant::ZERO);
+        let (a, b) = pair(PipeConfig {
+            clock: Some(clock.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        (ImpairedPort::new(a, clock.clone(), cfg).unwrap(), b, clock)
+    }
+
+    fn send_n<P: Port>(p: &mut P, n: u32) {
+        for i in 0..n {
+            assert!(p.tx().send(|b| {
+                b[..64].fill(0);
+                b[..4].copy_from_slice(&i.to_be_bytes());
+                64
+            }));
+            if p.tx().tx_space() == 0 {
+                p.tx().flush().unwrap();
+            }
+        }
+        p.tx().flush().unwrap();
+    }
+
+    fn recv_ids<P: Port>(p: &mut P) -> Vec<u32> {
+        let mut v = Vec::new();
+        while p.rx().recv_burst(32, |f, _| {
+            v.push(u32::from_be_bytes([f[0], f[1], f[2], f[3]]))
+        }) > 0
+        {}
+        v
+    }
+
+    #[test]
+    fn no_impairment_is_transparent() {
+        let (mut a, mut b, _) = setup(ImpairConfig::default());
+        send_n(&mut a, 50);
+        assert_eq!(recv_ids(&mut b), (0..50).collect::<Vec<_>>());
+        send_n(&mut b, 50);
+        assert_eq!(recv_ids(&mut a), (0..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn tx_loss_drops_a_seeded_fraction_and_counts_it() {
+        let (mut a, mut b, _) = setup(ImpairConfig {
+            tx: Impairments::parse("loss=0.25").unwrap(),
+            ..Default::default()
+        });
+        let mut got = 0;
+        for _ in 0..20 {
+            send_n(&mut a, 100);
+            got += recv_ids(&mut b).len() as u64;
+        }
+        let lost = a.stats().tx_impaired;
+        assert_eq!(got + lost, 2000);
+        assert!((400..600).contains(&lost), "{lost}");
+    }
+
+    #[test]
+    fn rx_delay_holds_frames_until_due_and_wait_reports_them() {
+        let (mut a, mut b, clock) = setup(ImpairConfig {
+            rx: Impairments::parse("delay=5ms").unwrap(),
+            ..Default::default()
+        });
+        send_n(&mut b, 3);
+        assert_eq!(recv_ids(&mut a), Vec::<u32>::new());
+        assert!(!a.wait(Duration::ZERO).unwrap());
+        clock.advance(Duration::from_millis(5));
+        assert!(a.wait(Duration::ZERO).unwrap());
+        assert_eq!(recv_ids(&mut a), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn tx_delay_and_duplication_release_on_flush_when_due() {
+        let (mut a, mut b, clock) = setup(ImpairConfig {
+            tx: Impairments::parse("delay=2ms,dup=1").unwrap(),
+            ..Default::default()
+        });
+        send_n(&mut a, 2);
+        assert!(recv_ids(&mut b).is_empty());
+        assert_eq!(a.tx().pending(), 0);
+        clock.advance(Duration::from_millis(2));
+        assert_eq!(a.tx().pending(), 1, "due frames make the loop kick");
+        a.tx().flush().unwrap();
+        assert_eq!(recv_ids(&mut b), vec![0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn rx_corruption_flips_bits_and_same_seed_repeats() {
+        let run = || {
+            let (mut a, mut b, _) = setup(ImpairConfig {
+                rx: Impairments::parse("corrupt=0.5").unwrap(),
+                seed: 9,
+                ..Default::default()
+            });
+            send_n(&mut b, 100);
+            let mut frames = Vec::new();
+            while a.rx().recv_burst(32, |f, _| frames.push(f.to_vec())) > 0 {}
+            frames
+        };
+        let (x, y) = (run(), run());
+        assert_eq!(x, y);
+        let changed = x.iter().enumerate().filter(|(i, f)| {
+            let mut want = vec![0u8; 64];
+            want[..4].copy_from_slice(&(*i as u32).to_be_bytes());
+            **f != want
+        });
+        assert!((30..70).contains(&changed.count()));
+    }
+
+    #[test]
+    fn impaired_prepared_send_goes_through_memcpy() {
+        let (mut a, mut b, _) = setup(ImpairConfig {
+            tx: Impairments::parse("dup=1").unwrap(),
+            ..Default::default()
+        });
+        let id = a.tx().prepare(&[5u8; 70]).unwrap();
+        assert!(a.tx().send_prepared(id, PrepMode::PreCopy, |f| f[0] = 1));
+        a.tx().flush().unwrap();
+        let mut got = Vec::new();
+        while b.rx().recv_burst(8, |f, _| got.push(f.to_vec())) > 0 {}
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|f| f[0] == 1 && f[1..] == [5u8; 69]));
+        assert_eq!(a.tx().prepared(id).unwrap()[0], 5, "image left alone");
+        assert!(!a.caps().zero_copy_prepared);
+    }
+}

@@ -299,6 +299,35 @@ impl RxQueue for PipeRx {
             .extend(self.staging.drain(..).map(|(b, _)| b));
         n
     }
+
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let (m, cv) = &*self.shared;
+        let mut w = m.lock().unwrap_or_else(|p| p.into_inner());
+        w.dirs[self.dir].advance(now);
+        if !w.dirs[self.dir].arrived.is_empty() {
+            return Ok(true);
+        }
+        if matches!(self.clock, PipeClock::Virtual(_)) {
+            return Ok(false);
+        }
+        let until_next = w.dirs[self.dir]
+            .in_flight
+            .peek()
+            .map_or(timeout, |f| f.at.saturating_since(now));
+        let (mut w, _) = cv
+            .wait_timeout(w, timeout.min(until_next))
+            .unwrap_or_else(|p| p.into_inner());
+        let d = &mut w.dirs[self.dir];
+        d.advance(self.clock.now());
+        Ok(!d.arrived.is_empty())
+    }
+
+    fn stats(&self) -> PortStats {
+        let mut s = self.stats;
+        s.rx_ring_full += lock(&self.shared).dirs[self.dir].rx_ring_full;
+        s
+    }
 }
 
 /// Transmit half of a [`PipePort`].
@@ -431,6 +460,10 @@ impl TxQueue for PipeTx {
         self.pool.get(id)
     }
 
+    fn stats(&self) -> PortStats {
+        self.stats
+    }
+
     fn send_prepared<R: FnOnce(&mut [u8])>(
         &mut self,
         id: PreparedId,
@@ -485,38 +518,16 @@ impl Port for PipePort {
         (&mut self.rx, &mut self.tx)
     }
 
+    fn halves(&self) -> (&PipeRx, &PipeTx) {
+        (&self.rx, &self.tx)
+    }
+
     fn caps(&self) -> &Capabilities {
         &self.caps
     }
 
-    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
-        let now = self.rx.clock.now();
-        let (m, cv) = &*self.rx.shared;
-        let mut w = m.lock().unwrap_or_else(|p| p.into_inner());
-        w.dirs[self.rx.dir].advance(now);
-        if !w.dirs[self.rx.dir].arrived.is_empty() {
-            return Ok(true);
-        }
-        if matches!(self.rx.clock, PipeClock::Virtual(_)) {
-            return Ok(false);
-        }
-        let until_next = w.dirs[self.rx.dir]
-            .in_flight
-            .peek()
-            .map_or(timeout, |f| f.at.saturating_since(now));
-        let (mut w, _) = cv
-            .wait_timeout(w, timeout.min(until_next))
-            .unwrap_or_else(|p| p.into_inner());
-        let d = &mut w.dirs[self.rx.dir];
-        d.advance(self.rx.clock.now());
-        Ok(!d.arrived.is_empty())
-    }
-
-    fn stats(&self) -> PortStats {
-        let mut s = self.rx.stats;
-        s += self.tx.stats;
-        s.rx_ring_full += lock(&self.rx.shared).dirs[self.rx.dir].rx_ring_full;
-        s
+    fn into_parts(self) -> (PipeRx, PipeTx, Capabilities) {
+        (self.rx, self.tx, self.caps)
     }
 }
 

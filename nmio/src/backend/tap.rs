@@ -56,6 +56,7 @@ use crate::Error;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 const TUN_PATH: &str = "/dev/net/tun";
@@ -126,14 +127,16 @@ pub struct TapPort {
     caps: Capabilities,
     name: String,
     created: bool,
-    // Last field: closed after the halves that copy its raw value are gone.
-    fd: OwnedFd,
+    /// Shared with both halves: the device goes away when the last of them is dropped,
+    /// so the halves stay usable after [`Port::into_parts`].
+    fd: Arc<OwnedFd>,
 }
 
 /// The receive half of a [`TapPort`].
 #[derive(Debug)]
 pub struct TapRx {
-    fd: RawFd,
+    fd: Arc<OwnedFd>,
+    name: String,
     /// `rx_burst` buffers of `stride` bytes each.
     arena: Vec<u8>,
     lens: Vec<u32>,
@@ -145,7 +148,7 @@ pub struct TapRx {
 /// The transmit half of a [`TapPort`]: a local ring written out at flush.
 #[derive(Debug)]
 pub struct TapTx {
-    fd: RawFd,
+    fd: Arc<OwnedFd>,
     arena: Vec<u8>,
     lens: Vec<u32>,
     stride: usize,
@@ -200,8 +203,10 @@ impl TapPort {
                 what: format!("{n} TAP buffers of {stride} bytes overflow memory"),
             })
         };
+        let fd = Arc::new(fd);
         let rx = TapRx {
-            fd: fd.as_raw_fd(),
+            fd: fd.clone(),
+            name: name.into(),
             arena: vec![0; arena_len(cfg.rx_burst)?],
             lens: vec![0; cfg.rx_burst],
             stride,
@@ -209,7 +214,7 @@ impl TapPort {
             stats: PortStats::default(),
         };
         let tx = TapTx {
-            fd: fd.as_raw_fd(),
+            fd: fd.clone(),
             arena: vec![0; arena_len(cfg.tx_slots)?],
             lens: vec![0; cfg.tx_slots],
             stride,
@@ -415,7 +420,7 @@ impl RxQueue for TapRx {
             let off = got * self.stride;
             let buf = &mut self.arena[off..off + self.stride];
             // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes.
-            let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 {
                 match io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
@@ -455,6 +460,19 @@ impl RxQueue for TapRx {
             self.stats.rx_bursts += 1;
         }
         got
+    }
+
+    /// `poll(2)` on the TAP descriptor. Received frames are never kept between
+    /// `recv_burst` calls, so the descriptor alone tells whether RX has work.
+    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
+        sys::poll_readable(self.fd.as_raw_fd(), timeout).map_err(|e| Error::Io {
+            what: format!("poll on TAP device {:?}", self.name),
+            source: e,
+        })
+    }
+
+    fn stats(&self) -> PortStats {
+        self.stats
     }
 }
 
@@ -520,7 +538,7 @@ impl TxQueue for TapTx {
             let off = self.head * self.stride;
             let frame = &self.arena[off..off + self.lens[self.head] as usize];
             // SAFETY: `frame` is a live buffer of `frame.len()` bytes.
-            let n = unsafe { libc::write(self.fd, frame.as_ptr().cast(), frame.len()) };
+            let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
             if n >= 0 {
                 sent += 1;
                 self.pop();
@@ -555,6 +573,10 @@ impl TxQueue for TapTx {
 
     fn prepared(&self, id: PreparedId) -> Option<&[u8]> {
         self.pool.get(id)
+    }
+
+    fn stats(&self) -> PortStats {
+        self.stats
     }
 
     /// Both modes copy into a TX slot: the kernel copies every written frame anyway.
@@ -592,23 +614,16 @@ impl Port for TapPort {
         (&mut self.rx, &mut self.tx)
     }
 
+    fn halves(&self) -> (&TapRx, &TapTx) {
+        (&self.rx, &self.tx)
+    }
+
     fn caps(&self) -> &Capabilities {
         &self.caps
     }
 
-    /// `poll(2)` on the TAP descriptor. Received frames are never kept between
-    /// `recv_burst` calls, so the descriptor alone tells whether RX has work.
-    fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
-        sys::poll_readable(self.fd.as_raw_fd(), timeout).map_err(|e| Error::Io {
-            what: format!("poll on TAP device {:?}", self.name),
-            source: e,
-        })
-    }
-
-    fn stats(&self) -> PortStats {
-        let mut s = self.rx.stats;
-        s += self.tx.stats;
-        s
+    fn into_parts(self) -> (TapRx, TapTx, Capabilities) {
+        (self.rx, self.tx, self.caps)
     }
 }
 

@@ -1,0 +1,100 @@
+//! Choosing and opening a backend from the command line.
+//!
+//! The protocol code is generic over [`nmio::Port`]; an application hands a [`PortUser`]
+//! to [`open`], which opens the backend the user asked for and calls the user's generic
+//! `run` with it, so each backend gets its own monomorphized copy of the whole path.
+
+use clap::{Args, ValueEnum};
+use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode};
+use nmio::backend::pipe::{self, PipeConfig, PipePort};
+use nmio::backend::tap::{TapConfig, TapPort};
+use nmio::Port;
+
+/// Which packet I/O backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// An in-memory wire inside this process (the other end is driven by the program).
+    Pipe,
+    /// AF_PACKET mmap rings on `--iface` (needs root).
+    Afpacket,
+    /// A TAP device named `--iface`, created if missing (needs root).
+    Tap,
+}
+
+/// Backend options shared by every app.
+#[derive(Args, Clone, Debug)]
+pub struct BackendArgs {
+    /// Packet I/O backend.
+    #[arg(long, value_enum, default_value = "pipe")]
+    pub backend: BackendKind,
+    /// Network interface (afpacket) or TAP device name (tap).
+    #[arg(long, default_value = "")]
+    pub iface: String,
+    /// AF_PACKET fanout group id (the RSS stand-in when several processes share a NIC).
+    #[arg(long)]
+    pub fanout: Option<u16>,
+    /// AF_PACKET fanout mode: hash, cpu, lb or qm.
+    #[arg(long, default_value = "hash")]
+    pub fanout_mode: String,
+    /// TX ring slots.
+    #[arg(long, default_value_t = 1024)]
+    pub tx_ring: usize,
+    /// AF_PACKET RX blocks of 256 KiB.
+    #[arg(long, default_value_t = 16)]
+    pub rx_blocks: usize,
+}
+
+/// Something generic over the port type, run with the port the user chose.
+pub trait PortUser {
+    /// What `run` returns.
+    type Output;
+    /// Use `port` (and for the pipe backend, `peer`, the other end of the wire).
+    fn run<P: Port + Send + 'static>(self, port: P, peer: Option<PipePort>) -> Self::Output;
+}
+
+/// Open the backend `args` asks for and hand it to `user`.
+pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, String> {
+    let need_iface = |what: &str| {
+        if args.iface.is_empty() {
+            Err(format!("--backend {what} needs --iface NAME"))
+        } else {
+            Ok(())
+        }
+    };
+    match args.backend {
+        BackendKind::Pipe => {
+            let (a, b) = pipe::pair(PipeConfig {
+                ring_size: args.tx_ring.min(4096),
+                wire_capacity: 8192,
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(user.run(a, Some(b)))
+        }
+        BackendKind::Afpacket => {
+            need_iface("afpacket")?;
+            let fanout = match args.fanout {
+                Some(g) => Some((g, args.fanout_mode.parse::<FanoutMode>()?)),
+                None => None,
+            };
+            let cfg = AfPacketConfig {
+                tx_frames: args.tx_ring,
+                rx_block_count: args.rx_blocks,
+                fanout,
+                ..AfPacketConfig::new(args.iface.clone())
+            };
+            let port = AfPacketPort::open(cfg).map_err(|e| e.to_string())?;
+            Ok(user.run(port, None))
+        }
+        BackendKind::Tap => {
+            need_iface("tap")?;
+            let cfg = TapConfig {
+                ifname: args.iface.clone(),
+                tx_slots: args.tx_ring.min(4096),
+                ..Default::default()
+            };
+            let port = TapPort::open(cfg).map_err(|e| e.to_string())?;
+            Ok(user.run(port, None))
+        }
+    }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: set up, then format check, lints and the whole test suite.
+# As root the namespace / veth / TAP tests run; without root they print why they skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+cargo test --workspace
