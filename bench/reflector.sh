@@ -56,8 +56,18 @@ run() {
     local tdev=rb1
     [ "$backend" = tap ] && tdev=$dev
     frame "$mac" >/tmp/nmb-$$-cfg
+    local c0
+    c0=$(grep '^cpu1 ' /proc/stat)
     nsx timeout --signal=INT "$DUR" trafgen --dev "$tdev" --conf /tmp/nmb-$$-cfg \
         --cpus 1 --no-sock-mem --notouch-irq --no-cpu-stats >/tmp/nmb-$$-tg 2>&1 || true
+    local c1
+    c1=$(grep '^cpu1 ' /proc/stat)
+    # CPU 1 (the reflector's) during the traffic: busy % and the user-space part of it.
+    local cpu
+    cpu=$(printf '%s\n%s\n' "$c0" "$c1" | awk '
+        NR == 1 { for (i = 2; i <= 11; i++) a[i] = $i }
+        NR == 2 { for (i = 2; i <= 11; i++) d[i] = $i - a[i]; t = 0; for (i = 2; i <= 11; i++) t += d[i]
+                  printf "%.0f %.0f", 100 * (t - d[5] - d[6]) / t, 100 * (d[2] + d[3]) / t }')
     wait "$RPID" || true
     RPID=
     local res
@@ -66,23 +76,26 @@ run() {
     rx=$(echo "$res" | sed -n 's/.*rx_pps=\([0-9]*\).*/\1/p')
     tx=$(echo "$res" | sed -n 's/.*tx_pps=\([0-9]*\).*/\1/p')
     drops=$(echo "$res" | sed -n 's/.*rx_ring_full=\([0-9]*\).*/\1/p')
-    sent=$(sed -n 's/^ *\([0-9]*\) packets outgoing.*/\1/p' /tmp/nmb-$$-tg | head -1)
-    echo "$rx $tx ${drops:-0} $(( ${sent:-0} / DUR ))"
+    sent=$(tr '\r' '\n' </tmp/nmb-$$-tg | sed -n 's/^ *\([0-9]*\) packets outgoing.*/\1/p' | head -1)
     rm -f "$out" /tmp/nmb-$$-cfg /tmp/nmb-$$-tg
+    echo "$rx $tx ${drops:-0} $(( ${sent:-0} / DUR )) $cpu" >/tmp/nmb-$$-res
 }
 
-fmt='%-9s %-8s %12s %12s %12s %12s %9s\n'
-printf "$fmt" backend mode offered_pps rx_pps tx_pps ring_drops rx/count
+fmt='%-9s %-8s %12s %12s %12s %12s %9s %9s %9s\n'
+printf "$fmt" backend mode offered_pps rx_pps tx_pps ring_drops rx/count cpu1_busy cpu1_user
 for backend in afpacket tap; do
     dev=rb0
     [ "$backend" = tap ] && dev=rt0
-    read -r crx _ cdrop csent < <(run "$backend" "$dev" count)
-    read -r rrx rtx rdrop rsent < <(run "$backend" "$dev" reflect)
+    run "$backend" "$dev" count
+    read -r crx _ cdrop csent cbusy cuser </tmp/nmb-$$-res
+    run "$backend" "$dev" reflect
+    read -r rrx rtx rdrop rsent rbusy ruser </tmp/nmb-$$-res
+    rm -f /tmp/nmb-$$-res
     ratio=$(awk -v a="$rrx" -v b="$crx" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-    printf "$fmt" "$backend" count "$csent" "$crx" - "$cdrop" 1.00
-    printf "$fmt" "$backend" reflect "$rsent" "$rrx" "$rtx" "$rdrop" "$ratio"
+    printf "$fmt" "$backend" count "$csent" "$crx" - "$cdrop" 1.00 "$cbusy%" "$cuser%"
+    printf "$fmt" "$backend" reflect "$rsent" "$rrx" "$rtx" "$rdrop" "$ratio" "$rbusy%" "$ruser%"
 done
 res=$("$BIN" --duration "$DUR" --quiet 2>/dev/null | grep '^RESULT')
 prx=$(echo "$res" | sed -n 's/.*rx_pps=\([0-9]*\).*/\1/p')
 ptx=$(echo "$res" | sed -n 's/.*tx_pps=\([0-9]*\).*/\1/p')
-printf "$fmt" pipe reflect - "$prx" "$ptx" - -
+printf "$fmt" pipe reflect - "$prx" "$ptx" - - - -

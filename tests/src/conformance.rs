@@ -290,3 +290,71 @@ pub fn prepared_send_works_in_both_modes<A: Port, B: Port>(a: &mut A, b: &mut B)
         "an image larger than a slot is refused"
     );
 }
+
+/// Timers of an event loop running on this backend fire on time on a virtual clock: never
+/// before their deadline, at most one tick (plus one step of the driving clock) after it,
+/// exactly once, including timers more than one wheel revolution away.
+pub fn loop_timers_fire_on_time<P: Port>(port: P) -> P {
+    use nmio::event_loop::{Context, EventLoop, Handler, LoopConfig};
+    use nmio::{Clock, RxMeta, VirtualClock};
+
+    struct Timers {
+        fired: Vec<(u64, nmio::Instant)>,
+    }
+    impl<Tx: TxQueue> Handler<Tx> for Timers {
+        fn on_frame(&mut self, _cx: &mut Context<'_, Tx>, _f: &mut [u8], _m: &RxMeta) {}
+        fn on_timer(&mut self, cx: &mut Context<'_, Tx>, token: u64) {
+            self.fired.push((token, cx.now));
+        }
+    }
+
+    let t0 = nmio::Instant::from_millis(1_000);
+    let clock = VirtualClock::new(t0);
+    let cfg = LoopConfig {
+        idle_block: None,
+        ..Default::default()
+    };
+    let tick = cfg.timer_tick;
+    let revolution = tick * cfg.timer_slots as u32;
+    let mut ev = EventLoop::new(port, clock.clone(), cfg);
+    let deadlines: Vec<(u64, nmio::Instant)> = [
+        Duration::from_millis(10),
+        Duration::from_micros(25_300),
+        Duration::from_millis(700),
+        revolution + Duration::from_millis(3),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, d)| (i as u64, t0 + *d))
+    .collect();
+    for &(token, at) in &deadlines {
+        ev.timers_mut().schedule(at, token).expect("timer capacity");
+    }
+    let mut h = Timers { fired: Vec::new() };
+    let step = Duration::from_micros(500);
+    let end = deadlines.last().unwrap().1 + Duration::from_millis(5);
+    while clock.now() < end {
+        clock.advance(step);
+        ev.run_once(&mut h);
+        for &(token, at) in &h.fired {
+            let due = deadlines[token as usize].1;
+            assert!(
+                at >= due,
+                "timer {token} fired early at {at:?}, due {due:?}"
+            );
+        }
+    }
+    let mut tokens: Vec<u64> = h.fired.iter().map(|f| f.0).collect();
+    tokens.sort_unstable();
+    assert_eq!(tokens, vec![0, 1, 2, 3], "each timer fires exactly once");
+    for &(token, at) in &h.fired {
+        let due = deadlines[token as usize].1;
+        assert!(
+            at - due <= tick + step,
+            "timer {token} late by {:?}",
+            at - due
+        );
+    }
+    assert_eq!(ev.stats().timers_fired, 4);
+    ev.into_port()
+}

@@ -52,6 +52,16 @@ macro_rules! suite {
             }
 
             #[test]
+            fn loop_timers_fire_on_time_on_a_virtual_clock() {
+                let Some((a, b, _env)) = $make("timers") else {
+                    return;
+                };
+                let a = loop_timers_fire_on_time(a);
+                let _ = loop_timers_fire_on_time(b);
+                drop(a);
+            }
+
+            #[test]
             fn prepared_send_works_in_both_modes_both_ways() {
                 let Some((mut a, mut b, _env)) = $make("prepared") else {
                     return;
@@ -65,8 +75,10 @@ macro_rules! suite {
 
 mod make {
     use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort};
+    use nmio::backend::impair::{ImpairConfig, ImpairedPort};
     use nmio::backend::pipe::{self, PipeConfig, PipePort};
     use nmio::backend::tap::{TapConfig, TapPort};
+    use nmio::MonotonicClock;
     use nmio::{Instant, VirtualClock};
     use tests::netns::{require_root, NetNs};
 
@@ -90,6 +102,20 @@ mod make {
         let _in = ns.enter().expect("enter");
         let a = AfPacketPort::open(small("c0")).expect("afpacket c0");
         let b = AfPacketPort::open(small("c1")).expect("afpacket c1");
+        Some((a, b, ns))
+    }
+
+    /// An AF_PACKET port behind the `impair` wrapper with no impairment configured: the
+    /// wrapper must be transparent.
+    pub fn impair(
+        tag: &str,
+    ) -> Option<(
+        ImpairedPort<AfPacketPort, MonotonicClock>,
+        AfPacketPort,
+        NetNs,
+    )> {
+        let (a, b, ns) = afpacket(&format!("i{tag}"))?;
+        let a = ImpairedPort::new(a, MonotonicClock, ImpairConfig::default()).expect("impair");
         Some((a, b, ns))
     }
 
@@ -122,5 +148,6 @@ mod make {
 
 suite!(pipe, make::pipe, (true, true));
 suite!(afpacket, make::afpacket, (true, true));
+suite!(impair, make::impair, (true, true));
 // The kernel's TAP queue overflows in the kernel, where the TAP port cannot see it.
 suite!(tap, make::tap, (true, false));
