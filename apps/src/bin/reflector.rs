@@ -143,14 +143,16 @@ fn diff(a: &LoopStats, b: &LoopStats) -> LoopStats {
     d
 }
 
-/// The built-in traffic source of the pipe demo: bursts of 64-byte frames, counting what
-/// comes back, until `stop`.
-fn generate(mut peer: PipePort, stop: Instant) -> (u64, u64) {
+/// The built-in traffic source of the pipe demo: keeps up to half the reflector's RX ring
+/// of 64-byte frames outstanding (a closed loop, so it measures the reflector rather than
+/// overrunning it), counting what comes back, until `stop`.
+fn generate(mut peer: PipePort, stop: Instant, window: u64) -> (u64, u64) {
     let (mut sent, mut back) = (0u64, 0u64);
     let mac = peer.caps().mac;
+    let mut last_back = Instant::now();
     while Instant::now() < stop {
         let (rx, tx) = peer.split();
-        while tx.tx_space() > 0 {
+        while sent - back < window && tx.tx_space() > 0 {
             tx.send(|b| {
                 b[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0xa]);
                 b[6..12].copy_from_slice(&mac);
@@ -161,7 +163,15 @@ fn generate(mut peer: PipePort, stop: Instant) -> (u64, u64) {
             sent += 1;
         }
         let _ = tx.flush();
+        let before = back;
         while rx.recv_burst(256, |_, _| back += 1) > 0 {}
+        if back != before {
+            last_back = Instant::now();
+        } else if last_back.elapsed() > Duration::from_millis(20) {
+            // Frames were lost (they should not be): stop waiting for them.
+            back = sent;
+            last_back = Instant::now();
+        }
         let _ = peer.wait(Duration::from_micros(200));
     }
     (sent, back)
@@ -207,7 +217,8 @@ impl PortUser for Run {
         let end = (duration > 0.0).then(|| start + Duration::from_secs_f64(duration));
         let gen = peer.map(|p| {
             let stop = end.unwrap_or(start + Duration::from_secs(5));
-            std::thread::spawn(move || generate(p, stop))
+            let window = (caps.rx_ring_size / 2).max(1) as u64;
+            std::thread::spawn(move || generate(p, stop, window))
         });
         let mut ev = EventLoop::new(port, MonotonicClock, cfg);
         let mut h = Reflector {
