@@ -10,6 +10,21 @@ fn reflector(args: &[&str]) -> Output {
         .expect("run reflector")
 }
 
+/// Run the reflector as user nobody, without capabilities.
+fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_reflector"))
+        .args(args)
+        .output()
+        .expect("setpriv")
+}
+
 /// Assert a failed run printed exactly one line on stderr, containing `want`.
 fn one_error_line(out: &Output, want: &str) {
     assert!(!out.status.success(), "should fail");
@@ -88,29 +103,12 @@ fn missing_privilege_is_one_line() {
     if !tests::netns::require_root("missing_privilege_is_one_line", &["setpriv"]) {
         return;
     }
-    // Run as nobody, without capabilities.
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_reflector"))
-        .args(["--backend", "afpacket", "--iface", "lo"])
-        .output()
-        .expect("setpriv");
-    one_error_line(&out, "permission denied");
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(env!("CARGO_BIN_EXE_reflector"))
-        .args(["--backend", "tap", "--iface", "nmtapx0"])
-        .output()
-        .expect("setpriv");
-    one_error_line(&out, "permission denied");
+    one_error_line(
+        &as_nobody(&["--backend", "afpacket", "--iface", "lo"]),
+        "permission denied",
+    );
+    one_error_line(
+        &as_nobody(&["--backend", "tap", "--iface", "nmtapx0"]),
+        "permission denied",
+    );
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 /// What a raw socket or TAP open needs, said once for every error line.
 pub(crate) const NEED_NET_ADMIN: &str = "needs CAP_NET_RAW/CAP_NET_ADMIN: run as root";
 
-/// A `struct ifreq` with the name filled in.
-fn ifreq(name: &str) -> Result<libc::ifreq, Error> {
+/// A `struct ifreq` with the name filled in (after checking it like the kernel does).
+pub(crate) fn ifreq(name: &str) -> Result<libc::ifreq, Error> {
     check_ifname(name)?;
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
@@ -20,34 +20,34 @@ fn ifreq(name: &str) -> Result<libc::ifreq, Error> {
     Ok(req)
 }
 
-/// A throw-away datagram socket for interface ioctls.
-fn ioctl_socket() -> Result<OwnedFd, Error> {
+/// Run one `SIOC[GS]IF*` request through a throw-away datagram socket.
+pub(crate) fn ifreq_ioctl(req: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
     // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(Error::last_os(
-            "socket for interface ioctls",
-            "",
-            NEED_NET_ADMIN,
-        ));
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
     }
-    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: `sock` was just returned by socket(2) and is owned by nobody else.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    // SAFETY: the SIOC[GS]IF* requests used in this crate read and write one
+    // `struct ifreq`, which `ifr` is.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), req as _, ifr as *mut libc::ifreq) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn ioctl_ifreq(name: &str, req: libc::c_ulong, what: &str) -> Result<libc::ifreq, Error> {
     let mut ifr = ifreq(name)?;
-    let sock = ioctl_socket()?;
-    // SAFETY: `ifr` is a valid ifreq for the SIOCGIF* requests used here, which only read
-    // the name and write the union.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), req as _, &mut ifr) };
-    if rc < 0 {
-        return Err(Error::last_os(
+    ifreq_ioctl(req, &mut ifr).map_err(|e| {
+        Error::from_io(
             format!("{what} of interface {name:?}"),
             name,
             NEED_NET_ADMIN,
-        ));
-    }
+            e,
+        )
+    })?;
     Ok(ifr)
 }
 

@@ -318,18 +318,8 @@ fn open_tun() -> Result<OwnedFd, Error> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// A `struct ifreq` naming `name` (already checked by `check_ifname`).
-fn ifreq(name: &str) -> libc::ifreq {
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
-        *dst = src as libc::c_char;
-    }
-    ifr
-}
-
 fn tun_set_iff(fd: &OwnedFd, name: &str, exists: bool) -> Result<(), Error> {
-    let mut ifr = ifreq(name);
+    let mut ifr = sys::ifreq(name)?;
     ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `ifr` is.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut ifr) };
@@ -359,28 +349,10 @@ fn tun_set_iff(fd: &OwnedFd, name: &str, exists: bool) -> Result<(), Error> {
     })
 }
 
-/// Run one `SIOC[GS]IF*` request on `name` through a throw-away socket.
-fn ifreq_ioctl(req: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if sock < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `sock` was just returned by socket(2) and is owned by nobody else.
-    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
-    // SAFETY: the SIOC[GS]IFFLAGS / SIOCSIFMTU requests used here read and write one
-    // `struct ifreq`, which `ifr` is.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), req as _, ifr as *mut libc::ifreq) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn set_up(name: &str) -> Result<(), Error> {
     let what = || format!("bring up TAP device {name:?}");
-    let mut ifr = ifreq(name);
-    ifreq_ioctl(libc::SIOCGIFFLAGS, &mut ifr)
+    let mut ifr = sys::ifreq(name)?;
+    sys::ifreq_ioctl(libc::SIOCGIFFLAGS, &mut ifr)
         .map_err(|e| Error::from_io(what(), name, NEED_NET_ADMIN, e))?;
     // SAFETY: SIOCGIFFLAGS filled the ifru_flags member.
     let flags = unsafe { ifr.ifr_ifru.ifru_flags };
@@ -388,14 +360,14 @@ fn set_up(name: &str) -> Result<(), Error> {
         return Ok(());
     }
     ifr.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    ifreq_ioctl(libc::SIOCSIFFLAGS, &mut ifr)
+    sys::ifreq_ioctl(libc::SIOCSIFFLAGS, &mut ifr)
         .map_err(|e| Error::from_io(what(), name, NEED_NET_ADMIN, e))
 }
 
 fn set_mtu(name: &str, mtu: usize) -> Result<(), Error> {
-    let mut ifr = ifreq(name);
+    let mut ifr = sys::ifreq(name)?;
     ifr.ifr_ifru.ifru_mtu = mtu as libc::c_int;
-    ifreq_ioctl(libc::SIOCSIFMTU, &mut ifr).map_err(|e| match e.raw_os_error() {
+    sys::ifreq_ioctl(libc::SIOCSIFMTU, &mut ifr).map_err(|e| match e.raw_os_error() {
         Some(libc::EINVAL) => Error::InvalidConfig {
             what: format!("MTU {mtu} refused by TAP device {name:?}"),
         },
