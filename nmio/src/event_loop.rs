@@ -467,6 +467,15 @@ impl<P: Port, C: Clock> EventLoop<P, C> {
         if let Some(t) = self.until {
             timeout = timeout.min(t.saturating_since(now));
         }
+        if self.port.tx().pending() > 0 {
+            // The kick before this wait was not taken whole (a full socket buffer, a busy
+            // driver): do not strand the rest for a whole idle period.
+            let retry = match self.cfg.kick {
+                KickPolicy::Adaptive { min, .. } => min,
+                KickPolicy::Immediate => Duration::ZERO,
+            };
+            timeout = timeout.min(retry);
+        }
         if timeout.is_zero() {
             return;
         }
@@ -597,14 +606,15 @@ mod tests {
             self.reserved = true;
             Some(&mut self.slot)
         }
-        fn commit(&mut self, len: usize) {
+        fn commit(&mut self, len: usize) -> bool {
             if !self.reserved || len == 0 || len > self.slot.len() {
                 self.stats.tx_bad_len += 1;
-                return;
+                return false;
             }
             self.reserved = false;
             self.pending.push(self.slot[..len].to_vec());
             self.stats.tx_frames += 1;
+            true
         }
         fn pending(&self) -> usize {
             self.pending.len()
@@ -1013,12 +1023,19 @@ mod tests {
         ev.run_once(&mut h);
         ev.run_once(&mut h);
         let s = ev.stats();
-        assert_eq!((s.flush_errors, s.wait_errors), (2, 1));
+        // Frames still queued after a failed kick keep the loop from blocking.
+        assert_eq!((s.flush_errors, s.wait_errors), (2, 0));
         ev.port_mut().tx.fail_flush = false;
         ev.port_mut().push([9]);
         ev.run_once(&mut h);
         assert_eq!(ev.port().tx.sent.len(), 4);
         assert_eq!(h.frames, [0, 1, 2, 9]);
+        ev.run_once(&mut h);
+        assert_eq!(
+            ev.stats().wait_errors,
+            1,
+            "an idle pass waits, and its error is counted"
+        );
     }
 
     #[test]

@@ -106,9 +106,11 @@ pub trait TxQueue {
     /// ring is full; that is counted as a `tx_ring_full` drop.
     fn reserve(&mut self) -> Option<&mut [u8]>;
 
-    /// Queue the reserved slot with its first `len` bytes as a frame. Without a reservation,
-    /// or with `len` of 0 or above `slot_size()`, nothing is queued and `tx_bad_len` counts it.
-    fn commit(&mut self, len: usize);
+    /// Queue the reserved slot with its first `len` bytes as a frame and return `true`.
+    /// Without a reservation, or with a length the port cannot send (0, above
+    /// `slot_size()`, a runt or over-MTU frame where the backend checks), nothing is queued,
+    /// the reason is counted (`tx_bad_len`, `tx_errors`) and it returns `false`.
+    fn commit(&mut self, len: usize) -> bool;
 
     /// Frames committed and not yet kicked.
     fn pending(&self) -> usize;
@@ -151,8 +153,7 @@ pub trait TxQueue {
         if len == 0 {
             return false;
         }
-        self.commit(len);
-        true
+        self.commit(len)
     }
 }
 

@@ -78,7 +78,11 @@ impl<Tx: TxQueue> Handler<Tx> for Reflector {
         dst.swap_with_slice(src);
         let len = frame.len();
         if cx.tx.send(|slot| {
-            slot[..len].copy_from_slice(frame);
+            // A frame larger than a TX slot cannot go back out (counted below).
+            let Some(dst) = slot.get_mut(..len) else {
+                return 0;
+            };
+            dst.copy_from_slice(frame);
             len
         }) {
             self.reflected += 1;

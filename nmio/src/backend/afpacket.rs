@@ -683,7 +683,9 @@ impl RxQueue for AfPacketRx {
                     )
                 };
                 self.open = true;
-                self.left = num;
+                // A block cannot hold more headers than fit in it: bound a bogus count.
+                let most = (self.block_size - BLOCK_HDR) / size_of::<libc::tpacket3_hdr>();
+                self.left = num.min(most as u32);
                 self.next_off = first as usize;
             }
             if self.left == 0 {
@@ -699,10 +701,18 @@ impl RxQueue for AfPacketRx {
                 continue;
             }
             // SAFETY: `off` leaves room for a whole header inside the user-owned block
-            // (checked above); headers are 16-byte aligned by the kernel.
-            let h =
-                unsafe { ptr::read(self.ring.at(block_off + off).cast::<libc::tpacket3_hdr>()) };
-            self.next_off = off + h.tp_next_offset as usize;
+            // (checked above). The kernel aligns headers, but `off` comes from the ring, so
+            // read without assuming it.
+            let h = unsafe {
+                ptr::read_unaligned(self.ring.at(block_off + off).cast::<libc::tpacket3_hdr>())
+            };
+            if h.tp_next_offset == 0 && self.left > 0 {
+                // A chain that does not move on would hand up the same frame again.
+                self.stats.rx_other_drops += u64::from(self.left) + 1;
+                self.release_block();
+                continue;
+            }
+            self.next_off = off.saturating_add(h.tp_next_offset as usize);
             let (mac, snap) = (h.tp_mac as usize, h.tp_snaplen as usize);
             if mac + snap > self.block_size - off {
                 self.stats.rx_other_drops += 1;
@@ -1057,14 +1067,14 @@ impl TxQueue for AfPacketTx {
     }
 
     #[inline]
-    fn commit(&mut self, len: usize) {
+    fn commit(&mut self, len: usize) -> bool {
         if !self.reserved || len == 0 || len > self.slot {
             self.stats.tx_bad_len += 1;
             self.reserved = false;
-            return;
+            return false;
         }
         self.reserved = false;
-        self.queue(len);
+        self.queue(len)
     }
 
     fn pending(&self) -> usize {
@@ -1169,12 +1179,14 @@ impl AfPacketPort {
             Some(m) => m,
             None => sys::if_mac(dev)?,
         };
-        let rx = AfPacketRx::open(&cfg, &geo, ifindex)?;
+        let mut rx = AfPacketRx::open(&cfg, &geo, ifindex)?;
         let tx = AfPacketTx::open(&cfg, &geo, ifindex, mtu)?;
+        // Never hand up a frame that could not be sent back out of a TX slot.
+        rx.snap = rx.snap.min(tx.slot);
         let caps = Capabilities {
             mac,
             mtu,
-            max_frame: rx.snap.min(tx.slot),
+            max_frame: rx.snap,
             rx_queues: 1,
             tx_queues: 1,
             queue_id: cfg.queue_id,

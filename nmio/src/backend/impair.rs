@@ -52,6 +52,7 @@ impl Default for ImpairConfig {
 struct Pen {
     bufs: Vec<Box<[u8]>>,
     lens: Vec<u32>,
+    metas: Vec<RxMeta>,
     free: Vec<u32>,
     due: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     seq: u64,
@@ -64,19 +65,26 @@ impl Pen {
                 .map(|_| vec![0u8; frame].into_boxed_slice())
                 .collect(),
             lens: vec![0; frames],
+            metas: vec![RxMeta::default(); frames],
             free: (0..frames as u32).rev().collect(),
             due: BinaryHeap::with_capacity(frames),
             seq: 0,
         }
     }
 
-    fn hold(&mut self, at: Instant, frame: &[u8]) -> bool {
+    fn hold(&mut self, at: Instant, frame: &[u8], meta: &RxMeta) -> bool {
+        // Buffers hold the port's largest frame; anything larger is refused (counted by
+        // the caller), never cut short.
+        if frame.len() > self.bufs.first().map_or(0, |b| b.len()) {
+            return false;
+        }
         let Some(i) = self.free.pop() else {
             return false;
         };
-        let n = frame.len().min(self.bufs[i as usize].len());
-        self.bufs[i as usize][..n].copy_from_slice(&frame[..n]);
+        let n = frame.len();
+        self.bufs[i as usize][..n].copy_from_slice(frame);
         self.lens[i as usize] = n as u32;
+        self.metas[i as usize] = *meta;
         self.seq += 1;
         self.due.push(Reverse((at, self.seq, i)));
         true
@@ -104,15 +112,24 @@ impl Pen {
 
 /// Apply a verdict's corruption, then either hand the frame on at once (`now`) or hold the
 /// copies that are due later. Returns whether the frame should go on at once.
-fn route(v: &Verdict, now: Instant, frame: &mut [u8], pen: &mut Pen, st: &mut ImpairStats) -> bool {
+fn route(
+    v: &Verdict,
+    now: Instant,
+    frame: &mut [u8],
+    meta: &mut RxMeta,
+    pen: &mut Pen,
+    st: &mut ImpairStats,
+) -> bool {
     if let Some(bit) = v.corrupt_bit {
         flip_bit(frame, bit);
+        // Whatever the NIC verified is no longer true of these bytes.
+        meta.flags.remove(crate::RxFlags::CSUM_VALID);
     }
     let mut now_copy = false;
     for c in 0..v.copies as usize {
         if v.at[c] <= now && !now_copy {
             now_copy = true;
-        } else if !pen.hold(v.at[c], frame) {
+        } else if !pen.hold(v.at[c], frame, meta) {
             st.queue_full += 1;
         }
     }
@@ -137,13 +154,8 @@ impl<R: RxQueue, C: Clock> RxQueue for ImpairRx<R, C> {
             let Some(i) = self.pen.pop_due(now) else {
                 break;
             };
-            let frame = self.pen.frame(i);
-            let meta = RxMeta {
-                len: frame.len() as u32,
-                timestamp_ns: now.as_nanos(),
-                ..Default::default()
-            };
-            f(frame, &meta);
+            let meta = self.pen.metas[i as usize];
+            f(self.pen.frame(i), &meta);
             self.pen.release(i);
             n += 1;
         }
@@ -155,8 +167,14 @@ impl<R: RxQueue, C: Clock> RxQueue for ImpairRx<R, C> {
                     stats.rx_impaired += 1;
                     return;
                 }
-                if v.is_clean(now) || route(&v, now, frame, pen, &mut model.stats) {
+                if v.is_clean(now) {
                     f(frame, meta);
+                    n += 1;
+                    return;
+                }
+                let mut meta = *meta;
+                if route(&v, now, frame, &mut meta, pen, &mut model.stats) {
+                    f(frame, &meta);
                     n += 1;
                 }
             });
@@ -215,12 +233,20 @@ impl<T: TxQueue, C: Clock> ImpairTx<T, C> {
             return;
         }
         let frame = &mut self.scratch[..len];
-        if route(&v, now, frame, &mut self.pen, &mut self.model.stats) {
+        let mut meta = RxMeta::default();
+        if route(
+            &v,
+            now,
+            frame,
+            &mut meta,
+            &mut self.pen,
+            &mut self.model.stats,
+        ) {
             let frame = &self.scratch[..len];
             if !self.inner.send(|slot| {
                 slot[..len].copy_from_slice(frame);
                 len
-            }) && !self.pen.hold(now, frame)
+            }) && !self.pen.hold(now, frame, &meta)
             {
                 self.model.stats.queue_full += 1;
             }
@@ -273,17 +299,19 @@ impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
         Some(&mut self.scratch)
     }
 
-    fn commit(&mut self, len: usize) {
+    fn commit(&mut self, len: usize) -> bool {
         if self.passthrough {
             return self.inner.commit(len);
         }
         if !self.reserved || len == 0 || len > self.scratch.len() {
             self.stats.tx_bad_len += 1;
             self.reserved = false;
-            return;
+            return false;
         }
         self.reserved = false;
+        // Lost on purpose still counts as sent: the wire lost it, not the port.
         self.judge_scratch(len);
+        true
     }
 
     fn pending(&self) -> usize {

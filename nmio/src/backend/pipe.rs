@@ -378,13 +378,14 @@ impl TxQueue for PipeTx {
     }
 
     #[inline]
-    fn commit(&mut self, len: usize) {
+    fn commit(&mut self, len: usize) -> bool {
         if !self.reserved || len == 0 || len > self.slot_size() {
             self.stats.tx_bad_len += 1;
             self.reserved = false;
-            return;
+            return false;
         }
         self.queue(len, None);
+        true
     }
 
     fn pending(&self) -> usize {

@@ -84,7 +84,8 @@ pub(crate) fn poll_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
         events: libc::POLLIN,
         revents: 0,
     };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // Round up: a wait of 300 us must not become a zero-timeout poll (a busy loop).
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
     // SAFETY: one valid pollfd, count 1.
     let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
     match rc {

@@ -482,16 +482,17 @@ impl TxQueue for TapTx {
         Some(&mut self.arena[off..off + self.max_frame])
     }
 
-    fn commit(&mut self, len: usize) {
+    fn commit(&mut self, len: usize) -> bool {
         if !std::mem::take(&mut self.reserved) || len == 0 || len > self.max_frame {
             self.stats.tx_bad_len += 1;
-            return;
+            return false;
         }
         let slots = self.lens.len();
         self.lens[(self.head + self.pending) % slots] = len as u32;
         self.pending += 1;
         self.stats.tx_frames += 1;
         self.stats.tx_bytes += len as u64;
+        true
     }
 
     fn pending(&self) -> usize {
