@@ -658,6 +658,33 @@ fn frames_longer_than_the_rx_frame_are_counted_as_truncated() {
 }
 
 #[test]
+fn frames_that_could_not_be_sent_back_are_not_handed_up() {
+    // b receives into 2 KiB frames but sends from 1 KiB slots: a frame it hands up must fit
+    // a TX slot (a reflector or a forwarding app copies it there), so 992 bytes is the limit.
+    let Some(mut l) = link(
+        "frames_that_could_not_be_sent_back_are_not_handed_up",
+        same,
+        |c| AfPacketConfig {
+            tx_frame_size: 1024,
+            ..c
+        },
+    ) else {
+        return;
+    };
+    assert_eq!(l.b.caps().max_frame, 992);
+    assert_eq!(l.b.tx().slot_size(), 992);
+    for (seq, len) in [(0, 992), (1, 1200), (2, 60)] {
+        let f = frame_a_to_b(&l, seq, len);
+        assert!(queue(&mut l.a, &f));
+    }
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut l.b, 2, DEADLINE);
+    let seqs: Vec<u32> = got.iter().map(|(f, _)| seq_of(f)).collect();
+    assert_eq!(seqs, [0, 2]);
+    assert_eq!(l.b.stats().rx_truncated, 1);
+}
+
+#[test]
 fn kernel_frames_with_partial_checksums_are_flagged_and_counted() {
     // With checksum offload on, the kernel on a leaves UDP checksums for "hardware" to fill
     // in (CHECKSUM_PARTIAL); the veth carries that state across to b.
