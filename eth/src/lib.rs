@@ -1,6 +1,9 @@
 //! Ethernet, ARP and the IPv4 layer shared by both transports.
 //!
-//! Placeholder: the wire types, ARP cache and IPv4 input/output arrive with the eth issue.
-//! The crate already depends on `nmio` so the dependency direction (`eth -> nmio`) is fixed.
+//! Built so far: the Internet checksum ([`checksum`]: RFC 1071 sums, RFC 1624 incremental
+//! updates, TCP/UDP pseudo-headers). The wire types, the ARP cache and IPv4 input/output
+//! arrive with the rest of the eth issue.
+
+pub mod checksum;
 
 pub use nmio;
