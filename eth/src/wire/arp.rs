@@ -93,8 +93,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
-        let buf = self.buffer.as_ref();
-        u16::from_be_bytes([buf[range.start], buf[range.start + 1]])
+        super::get_u16(self.buffer.as_ref(), range)
     }
 
     fn mac_at(&self, range: core::ops::Range<usize>) -> MacAddr {
@@ -158,7 +157,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
     fn set_u16_at(&mut self, range: core::ops::Range<usize>, value: u16) {
-        self.buffer.as_mut()[range].copy_from_slice(&value.to_be_bytes());
+        super::put_u16(self.buffer.as_mut(), range, value)
     }
 
     /// Writes htype 1, ptype 0x0800, hlen 6, plen 4.

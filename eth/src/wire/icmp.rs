@@ -89,8 +89,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
     }
 
     fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
-        let buf = self.buffer.as_ref();
-        u16::from_be_bytes([buf[range.start], buf[range.start + 1]])
+        super::get_u16(self.buffer.as_ref(), range)
     }
 
     #[inline]
@@ -142,7 +141,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
     fn set_u16_at(&mut self, range: core::ops::Range<usize>, value: u16) {
-        self.buffer.as_mut()[range].copy_from_slice(&value.to_be_bytes());
+        super::put_u16(self.buffer.as_mut(), range, value)
     }
 
     #[inline]

@@ -113,8 +113,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     fn u16_at(&self, range: core::ops::Range<usize>) -> u16 {
-        let buf = self.buffer.as_ref();
-        u16::from_be_bytes([buf[range.start], buf[range.start + 1]])
+        super::get_u16(self.buffer.as_ref(), range)
     }
 
     #[inline]
@@ -244,7 +243,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     fn set_u16_at(&mut self, range: core::ops::Range<usize>, value: u16) {
-        self.buffer.as_mut()[range].copy_from_slice(&value.to_be_bytes());
+        super::put_u16(self.buffer.as_mut(), range, value)
     }
 
     /// Version 4 and the header length in bytes (a multiple of 4, 20..=60).
