@@ -76,7 +76,23 @@ pub struct Context<'a, Tx> {
     stop: &'a mut bool,
 }
 
-impl<Tx> Context<'_, Tx> {
+impl<'a, Tx> Context<'a, Tx> {
+    /// A context outside the loop: for drivers of their own, tests and benchmarks that
+    /// call a [`Handler`] directly. `stop` receives the handler's stop requests.
+    pub fn new(
+        tx: &'a mut Tx,
+        timers: &'a mut TimerWheel<u64>,
+        now: Instant,
+        stop: &'a mut bool,
+    ) -> Self {
+        Context {
+            tx,
+            timers,
+            now,
+            stop,
+        }
+    }
+
     /// Ask [`EventLoop::run`] / [`EventLoop::run_for`] to return after this pass.
     pub fn stop(&mut self) {
         *self.stop = true;

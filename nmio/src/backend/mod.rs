@@ -4,5 +4,6 @@ pub mod afpacket;
 pub mod impair;
 pub mod impair_model;
 pub mod pipe;
+pub mod sink;
 pub(crate) mod sys;
 pub mod tap;
