@@ -15,7 +15,7 @@ use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::icmp::HEADER_LEN as ICMP_LEN;
 use crate::wire::ipv4::HEADER_LEN as IP_LEN;
 use crate::wire::{
-    EtherType, IcmpPacket, IcmpRepr, IcmpType, IpProtocol, Ipv4Addr, Ipv4Packet, MacAddr,
+    EtherType, IcmpPacket, IcmpRepr, IcmpType, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, MacAddr,
 };
 use nmio::{Instant, TxQueue};
 
@@ -464,16 +464,18 @@ fn build(
 #[inline]
 fn emit_headers(buf: &mut [u8], dst_mac: MacAddr, h: &Header, n: usize) -> usize {
     link::write_header(buf, dst_mac, h.src_mac, EtherType::IPV4);
-    let mut ip = Ipv4Packet::new_unchecked(&mut buf[ETH_LEN..HEADERS_LEN]);
-    ip.set_version_and_header_len(IP_LEN);
-    ip.set_dscp_ecn(0);
-    ip.set_total_len((IP_LEN + n) as u16);
-    ip.set_ident(h.ident);
-    ip.set_flags_and_frag_offset(h.df, false, 0);
-    ip.set_ttl(h.ttl);
-    ip.set_protocol(h.protocol);
-    ip.set_src(h.src);
-    ip.set_dst(h.dst);
-    ip.fill_checksum();
+    let repr = Ipv4Repr {
+        src: h.src,
+        dst: h.dst,
+        protocol: h.protocol,
+        payload_len: n,
+        ttl: h.ttl,
+        ident: h.ident,
+        dont_frag: h.df,
+        dscp_ecn: 0,
+    };
+    repr.emit(&mut Ipv4Packet::new_unchecked(
+        &mut buf[ETH_LEN..HEADERS_LEN],
+    ));
     HEADERS_LEN + n
 }

@@ -287,12 +287,9 @@ impl<U> Stack<U> {
 
     /// [`start`](Self::start) on a loop's port and timers, and kick the announcement out.
     pub fn start_on<P: Port, C: Clock>(&mut self, ev: &mut EventLoop<P, C>) {
-        let now = ev.clock().now();
-        let (_, tx) = ev.port_mut().split();
         if self.tick.is_none() {
-            self.iface.start(tx, now);
-        }
-        if self.tick.is_none() {
+            let now = ev.clock().now();
+            self.iface.start(ev.port_mut().tx(), now);
             self.schedule_tick(ev.timers_mut(), now);
         }
         ev.flush();
