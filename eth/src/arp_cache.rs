@@ -487,7 +487,8 @@ impl ArpCache {
         match e.slot {
             Slot::Static | Slot::Free => return,
             Slot::Reachable if e.refreshing => self.stats.entries_refreshed += 1,
-            _ => self.stats.entries_learned += 1,
+            Slot::Reachable => self.stats.entries_updated += 1,
+            Slot::Incomplete => self.stats.entries_learned += 1,
         }
         let was_pending = e.slot == Slot::Incomplete;
         e.mac = mac;

@@ -75,8 +75,10 @@ counters! {
         refresh_sent,
         /// Gratuitous announcements sent (RFC 5227 2.3).
         announcements_sent,
-        /// Entries created or updated from a received packet.
+        /// Entries created, or resolved from incomplete, by a received packet.
         entries_learned,
+        /// Resolved entries confirmed again (or given a new MAC) by a received packet.
+        entries_updated,
         /// Stale entries confirmed again by a reply.
         entries_refreshed,
         /// Entries removed: unused past their lifetime, or a refresh went unanswered.

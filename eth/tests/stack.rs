@@ -170,6 +170,11 @@ fn arp_request_for_our_address_gets_a_unicast_reply_and_teaches_us_the_sender() 
     assert_eq!(n.stack.iface().arp().lookup(PEER), Some(n.peer_mac));
     let s = n.stack.stats().arp;
     assert_eq!((s.requests_answered, s.entries_learned), (1, 1));
+    // Asked again: the same entry is confirmed, not learned twice.
+    n.exchange(&arp_request(n.peer_mac, PEER, US));
+    let s = n.stack.stats().arp;
+    assert_eq!((s.entries_learned, s.entries_updated), (1, 1));
+    assert_eq!(n.stack.iface().arp().len(), 1);
 }
 
 #[test]

@@ -1,0 +1,629 @@
+//! Bring the stack up on any backend with an address, so `ping` and `arping` from a kernel
+//! namespace get answers.
+//!
+//! The stack (`eth` with no transports) answers ARP requests for its address and ICMP echo
+//! requests, announces itself with gratuitous ARP at start, and keeps a neighbour cache
+//! (`--arp-reachable`, `--arp-expire`, `--static-arp`). With `--ping IP` it is also a ping
+//! client: it sends echo requests through its own output path, resolving the next hop
+//! itself, and prints a line per reply.
+//!
+//! With no arguments it runs on the in-memory `pipe` wire against a built-in peer at
+//! 192.0.2.1 that resolves the stack with ARP and pings it `--count` times, so it works
+//! anywhere without root. On a real link, give the stack an address the kernel does not
+//! use on that interface:
+//!
+//! ```text
+//! cargo run --bin ipstack
+//! ipstack --backend afpacket --iface veth0 --addr 10.0.0.2/24      # then: ping 10.0.0.2
+//! ipstack --backend tap --iface tap0 --addr 10.0.0.2/24 --ping 10.0.0.1 --count 3
+//! ```
+
+use apps::backend::{open, BackendArgs, BackendKind, PortUser};
+use clap::Parser;
+use eth::testing::{arp_reply, arp_request, drain, echo_request, inject, ipv4_frame};
+use eth::testing::{parse_arp, parse_icmp};
+use eth::wire::{ArpOp, EthernetFrame, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Addr, MacAddr};
+use eth::{IfaceConfig, NeighborState, SendStatus, Stack};
+use nmio::backend::pipe::PipePort;
+use nmio::{Clock, EventLoop, LoopConfig, MonotonicClock, Port};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Echo data bytes per request (ping's default).
+const PING_DATA: usize = 56;
+/// How long a pinger waits for replies after its last request.
+const LINGER: Duration = Duration::from_secs(1);
+/// Seconds between the pipe peer's pings unless `--interval` says otherwise.
+const DEMO_INTERVAL: f64 = 0.2;
+/// Longest loop slice while only serving, so a signal is noticed quickly.
+const SLICE: Duration = Duration::from_millis(100);
+/// The pipe demo's peer identifies its echo requests with this.
+const PEER_IDENT: u16 = 0x7065;
+
+/// Answer ARP and ping on a backend; optionally ping from the stack.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// The stack's address and prefix length; for afpacket and tap one the kernel does not
+    /// use on that interface [pipe default: 192.0.2.2/24].
+    #[arg(long, value_name = "IP/PREFIX")]
+    addr: Option<String>,
+    /// Next hop for destinations outside the subnet.
+    #[arg(long, value_name = "IP")]
+    gateway: Option<Ipv4Addr>,
+    /// A permanent neighbour entry (repeatable).
+    #[arg(long, value_name = "IP=MAC")]
+    static_arp: Vec<String>,
+    /// Seconds a confirmed neighbour is used before a unicast refresh [default: 30].
+    #[arg(long, value_name = "SECS")]
+    arp_reachable: Option<f64>,
+    /// Seconds after its last confirmation that a neighbour entry is removed [default: 60].
+    #[arg(long, value_name = "SECS")]
+    arp_expire: Option<f64>,
+    /// Ping this address from the stack.
+    #[arg(long, value_name = "IP")]
+    ping: Option<Ipv4Addr>,
+    /// Echo requests to send (--ping, and the pipe demo's peer).
+    #[arg(long, default_value_t = 5)]
+    count: u32,
+    /// Seconds between echo requests [default: 1; 0.2 for the pipe demo's peer].
+    #[arg(long, value_name = "SECS")]
+    interval: Option<f64>,
+    /// Stop after this many seconds (0 or absent: when the pings are done, else at SIGINT or
+    /// SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Print no per-second stats line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// The command line, checked.
+struct Settings {
+    backend: BackendArgs,
+    addr: Ipv4Addr,
+    prefix_len: u8,
+    gateway: Option<Ipv4Addr>,
+    static_arp: Vec<(Ipv4Addr, MacAddr)>,
+    reachable: Option<Duration>,
+    expire: Option<Duration>,
+    ping: Option<Ipv4Addr>,
+    count: u16,
+    interval: Option<Duration>,
+    duration: Option<Duration>,
+    quiet: bool,
+}
+
+impl Settings {
+    fn from_cli(cli: Cli) -> Result<Settings, String> {
+        let addr = match (&cli.addr, cli.backend.backend) {
+            (Some(a), _) => a.clone(),
+            (None, BackendKind::Pipe) => "192.0.2.2/24".to_string(),
+            (None, kind) => {
+                return Err(format!(
+                    "--backend {} needs --addr IP/PREFIX (an address the kernel does not use on that interface)",
+                    backend_name(kind)
+                ))
+            }
+        };
+        let (addr, prefix_len) = parse_cidr(&addr)?;
+        let static_arp = cli
+            .static_arp
+            .iter()
+            .map(|s| parse_static(s))
+            .collect::<Result<_, _>>()?;
+        let count = u16::try_from(cli.count)
+            .ok()
+            .filter(|&c| c > 0)
+            .ok_or_else(|| format!("--count {} is not in 1..=65535", cli.count))?;
+        let duration = seconds("--duration", cli.duration)?.filter(|d| !d.is_zero());
+        if cli.ping == Some(addr) {
+            return Err(format!("--ping {addr} is the stack's own address"));
+        }
+        Ok(Settings {
+            addr,
+            prefix_len,
+            gateway: cli.gateway,
+            static_arp,
+            reachable: seconds("--arp-reachable", cli.arp_reachable)?,
+            expire: seconds("--arp-expire", cli.arp_expire)?,
+            ping: cli.ping,
+            count,
+            interval: seconds("--interval", cli.interval)?,
+            duration,
+            quiet: cli.quiet,
+            backend: cli.backend,
+        })
+    }
+
+    /// `base` (addresses and the port's MAC and MTU) with the command line's settings.
+    fn iface_config(&self, mut base: IfaceConfig) -> IfaceConfig {
+        base.gateway = self.gateway;
+        base.arp.static_entries = self.static_arp.clone();
+        if let Some(r) = self.reachable {
+            base.arp.reachable = r;
+        }
+        if let Some(e) = self.expire {
+            base.arp.expire = e;
+        }
+        base
+    }
+}
+
+fn backend_name(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Pipe => "pipe",
+        BackendKind::Afpacket => "afpacket",
+        BackendKind::Tap => "tap",
+    }
+}
+
+/// `a.b.c.d/len`; the prefix range itself is checked with the rest of the configuration.
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let bad = || format!("--addr {s:?}: expected IP/PREFIX, like 192.0.2.2/24");
+    let (ip, len) = s.split_once('/').ok_or_else(bad)?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let len: u32 = len.parse().map_err(|_| bad())?;
+    let len = u8::try_from(len).map_err(|_| format!("prefix length /{len} is not in 1..=32"))?;
+    Ok((ip, len))
+}
+
+/// `IP=MAC`, the MAC as six colon- or dash-separated hex octets.
+fn parse_static(s: &str) -> Result<(Ipv4Addr, MacAddr), String> {
+    let bad = || format!("--static-arp {s:?}: expected IP=MAC, like 192.0.2.9=02:00:00:00:00:09");
+    let (ip, mac) = s.split_once('=').ok_or_else(bad)?;
+    let ip = ip.parse().map_err(|_| bad())?;
+    let octets: Vec<u8> = mac
+        .split([':', '-'])
+        .map(|h| match h.len() {
+            1 | 2 => u8::from_str_radix(h, 16).ok(),
+            _ => None,
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    let mac = MacAddr::from_bytes(&octets)
+        .filter(|_| octets.len() == 6)
+        .ok_or_else(bad)?;
+    Ok((ip, mac))
+}
+
+fn seconds(option: &str, v: Option<f64>) -> Result<Option<Duration>, String> {
+    v.map(|s| {
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| format!("{option} {s}: not a number of seconds (0 or more)"))
+    })
+    .transpose()
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM end the run cleanly (final stats and ARP table).
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+}
+
+/// The stack's own pings (`--ping`). Replies are counted with the ICMP layer's
+/// `echo_replies_in` counter, so the lines carry no sequence number or round-trip time.
+struct Pinger {
+    dst: Ipv4Addr,
+    ident: u16,
+    count: u16,
+    interval: Duration,
+    sent: u16,
+    next: Instant,
+    last_sent: Instant,
+    replies: u64,
+    baseline: u64,
+    data: [u8; PING_DATA],
+}
+
+impl Pinger {
+    fn new(dst: Ipv4Addr, count: u16, interval: Duration, stack: &Stack<()>) -> Pinger {
+        let now = Instant::now();
+        let mut data = [0u8; PING_DATA];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        Pinger {
+            dst,
+            ident: (std::process::id() & 0xffff) as u16,
+            count,
+            interval,
+            sent: 0,
+            next: now,
+            last_sent: now,
+            replies: 0,
+            baseline: stack.stats().icmp.echo_replies_in,
+            data,
+        }
+    }
+
+    fn poll<P: Port>(&mut self, ev: &mut EventLoop<P, MonotonicClock>, stack: &mut Stack<()>) {
+        let replies = stack.stats().icmp.echo_replies_in - self.baseline;
+        while self.replies < replies {
+            self.replies += 1;
+            println!(
+                "echo reply from {}: {} of {} ({} sent)",
+                self.dst, self.replies, self.count, self.sent
+            );
+        }
+        let now = Instant::now();
+        if self.sent < self.count && now >= self.next {
+            self.sent += 1;
+            let t = ev.clock().now();
+            let (_, tx) = ev.port_mut().split();
+            let st = stack
+                .iface_mut()
+                .send_echo_request(tx, t, self.dst, self.ident, self.sent, &self.data);
+            ev.flush();
+            if st == SendStatus::Dropped {
+                println!(
+                    "echo request {} to {} dropped (see stats)",
+                    self.sent, self.dst
+                );
+            }
+            self.last_sent = now;
+            self.next = (self.next + self.interval).max(now);
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.sent == self.count
+            && (self.replies >= u64::from(self.count) || self.last_sent.elapsed() >= LINGER)
+    }
+
+    fn finish(&self) -> Result<(), String> {
+        println!(
+            "--- ping {}: {} requests sent, {} replies",
+            self.dst, self.sent, self.replies
+        );
+        if self.done() && self.replies < u64::from(self.count) {
+            return Err(format!(
+                "{} of {} echo requests to {} unanswered",
+                u64::from(self.count) - self.replies,
+                self.count,
+                self.dst
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The pipe demo's host on the other end of the wire: it resolves the stack with ARP,
+/// pings it, and answers the stack's ARP requests and pings for its own address.
+struct Peer {
+    port: PipePort,
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    stack_ip: Ipv4Addr,
+    stack_mac: Option<MacAddr>,
+    count: u16,
+    interval: Duration,
+    sent: u16,
+    next: Instant,
+    last_sent: Instant,
+    started: Instant,
+    sent_at: Vec<Option<Instant>>,
+    replies: u16,
+    gave_up: Option<String>,
+}
+
+impl Peer {
+    fn new(mut port: PipePort, s: &Settings) -> Result<Peer, String> {
+        let ip = peer_addr(s.addr, s.prefix_len)?;
+        let mac = MacAddr(port.caps().mac);
+        println!("peer {ip} ({mac}): who has {}?", s.addr);
+        inject(&mut port, &arp_request(mac, ip, s.addr));
+        let now = Instant::now();
+        Ok(Peer {
+            port,
+            mac,
+            ip,
+            stack_ip: s.addr,
+            stack_mac: None,
+            count: s.count,
+            interval: s.interval.unwrap_or(Duration::from_secs_f64(DEMO_INTERVAL)),
+            sent: 0,
+            next: now,
+            last_sent: now,
+            started: now,
+            sent_at: vec![None; usize::from(s.count)],
+            replies: 0,
+            gave_up: None,
+        })
+    }
+
+    fn poll(&mut self) {
+        for frame in drain(&mut self.port) {
+            self.receive(&frame);
+        }
+        let now = Instant::now();
+        let Some(stack_mac) = self.stack_mac else {
+            if self.gave_up.is_none() && now >= self.started + LINGER {
+                self.gave_up = Some(format!(
+                    "built-in peer: no ARP reply from {}",
+                    self.stack_ip
+                ));
+            }
+            return;
+        };
+        if self.sent < self.count && now >= self.next {
+            self.sent += 1;
+            let frame = echo_request(
+                self.mac,
+                stack_mac,
+                self.ip,
+                self.stack_ip,
+                PEER_IDENT,
+                self.sent,
+                PING_DATA,
+            );
+            self.sent_at[usize::from(self.sent) - 1] = Some(now);
+            inject(&mut self.port, &frame);
+            self.last_sent = now;
+            self.next = (self.next + self.interval).max(now);
+        }
+    }
+
+    fn receive(&mut self, frame: &[u8]) {
+        if let Some(arp) = parse_arp(frame) {
+            if arp.op == ArpOp::Reply && arp.sender_ip == self.stack_ip && self.stack_mac.is_none()
+            {
+                println!(
+                    "peer {}: {} is at {}",
+                    self.ip, arp.sender_ip, arp.sender_mac
+                );
+                self.stack_mac = Some(arp.sender_mac);
+                self.next = Instant::now();
+            } else if arp.op == ArpOp::Request && arp.target_ip == self.ip {
+                let reply = arp_reply(self.mac, self.ip, arp.sender_mac, arp.sender_ip);
+                inject(&mut self.port, &reply);
+            }
+            return;
+        }
+        let Some((ip, icmp, data)) = parse_icmp(frame) else {
+            return;
+        };
+        match icmp {
+            IcmpRepr::EchoReply {
+                ident: PEER_IDENT,
+                seq,
+                data_len,
+            } if ip.src == self.stack_ip => {
+                let Some(sent) = usize::from(seq)
+                    .checked_sub(1)
+                    .and_then(|i| self.sent_at.get_mut(i))
+                    .and_then(Option::take)
+                else {
+                    return; // a duplicate, or not ours
+                };
+                self.replies += 1;
+                println!(
+                    "peer {}: echo reply from {}: icmp_seq={seq} bytes={} ttl={} time={:.3} ms",
+                    self.ip,
+                    ip.src,
+                    data_len + 8,
+                    ip.ttl,
+                    sent.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            IcmpRepr::EchoRequest {
+                ident,
+                seq,
+                data_len,
+            } if ip.dst == self.ip => {
+                // RFC 792: the reply carries the request's identifier, sequence and data.
+                let Ok(to_mac) = EthernetFrame::new_checked(frame).map(|f| f.src()) else {
+                    return;
+                };
+                let reply = IcmpRepr::EchoReply {
+                    ident,
+                    seq,
+                    data_len,
+                };
+                let mut msg = vec![0; reply.buffer_len()];
+                reply.emit(&mut IcmpPacket::new_unchecked(&mut msg[..]), &data);
+                let frame = ipv4_frame(self.mac, to_mac, self.ip, ip.src, IpProtocol::ICMP, &msg);
+                inject(&mut self.port, &frame);
+            }
+            _ => {}
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.gave_up.is_some()
+            || (self.sent == self.count
+                && (self.replies == self.count || self.last_sent.elapsed() >= LINGER))
+    }
+
+    fn finish(&self) -> Result<(), String> {
+        println!(
+            "--- peer {}: {} echo requests sent, {} replies",
+            self.ip, self.sent, self.replies
+        );
+        if let Some(e) = &self.gave_up {
+            return Err(e.clone());
+        }
+        if self.done() && self.replies < self.count {
+            return Err(format!(
+                "built-in peer got {} of {} echo replies",
+                self.replies, self.count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Another host address of the subnet for the pipe demo's peer: the first that is not ours.
+fn peer_addr(addr: Ipv4Addr, prefix_len: u8) -> Result<Ipv4Addr, String> {
+    let a = u32::from(addr);
+    let peer = match prefix_len {
+        32 => {
+            return Err(
+                "the pipe demo's peer needs a subnet with room for it (/31 or shorter)".into(),
+            )
+        }
+        31 => a ^ 1,
+        p => {
+            let net = a & (u32::MAX << (32 - u32::from(p)));
+            if net + 1 == a {
+                net + 2
+            } else {
+                net + 1
+            }
+        }
+    };
+    Ok(Ipv4Addr::from(peer))
+}
+
+fn print_arp_table(stack: &Stack<()>, now: nmio::Instant) {
+    let arp = stack.iface().arp();
+    println!("arp table: {} entries", arp.len());
+    for n in arp.neighbors() {
+        let state = match n.state {
+            NeighborState::Static => {
+                println!("  {:<15} {} static", n.ip, n.mac);
+                continue;
+            }
+            NeighborState::Incomplete => {
+                println!("  {:<15} incomplete, {} requests sent", n.ip, n.probes);
+                continue;
+            }
+            NeighborState::Reachable { refreshing: false } => "reachable",
+            NeighborState::Reachable { refreshing: true } => "refreshing",
+        };
+        println!(
+            "  {:<15} {} {state}, confirmed {:.1} s ago",
+            n.ip,
+            n.mac,
+            (now - n.confirmed).as_secs_f64()
+        );
+    }
+}
+
+struct Run(Settings);
+
+impl PortUser for Run {
+    type Output = Result<(), String>;
+
+    fn run<P: Port + Send + 'static>(self, port: P, peer: Option<PipePort>) -> Self::Output {
+        let s = self.0;
+        let cfg = s.iface_config(IfaceConfig::for_port(port.caps(), s.addr, s.prefix_len));
+        let mut stack = Stack::new(cfg, (), MonotonicClock.now()).map_err(|e| e.to_string())?;
+        let gateway = s
+            .gateway
+            .map(|g| format!(", gateway {g}"))
+            .unwrap_or_default();
+        let iface = match s.backend.iface.as_str() {
+            "" => String::new(),
+            name => format!(" {name}"),
+        };
+        eprintln!(
+            "ipstack: up on {}{iface}, mac {}, {}/{}{gateway}",
+            backend_name(s.backend.backend),
+            stack.iface().mac(),
+            s.addr,
+            s.prefix_len,
+        );
+        let mut peer = peer.map(|p| Peer::new(p, &s)).transpose()?;
+        let interval = s.interval.unwrap_or(Duration::from_secs(1));
+        let mut pinger = s
+            .ping
+            .map(|dst| Pinger::new(dst, s.count, interval, &stack));
+        let mut ev = EventLoop::new(port, MonotonicClock, LoopConfig::default());
+        stack.start_on(&mut ev);
+
+        let start = Instant::now();
+        let end = s.duration.map(|d| start + d);
+        let active = peer.is_some() || pinger.is_some();
+        let mut last_stats = start;
+        loop {
+            let now = Instant::now();
+            let pings_done = peer.iter().all(Peer::done) && pinger.iter().all(Pinger::done);
+            if STOP.load(Ordering::Relaxed)
+                || end.is_some_and(|e| now >= e)
+                || (end.is_none() && active && pings_done)
+            {
+                break;
+            }
+            if active {
+                // Pings are paced between passes: one pass at a time.
+                ev.run_once(&mut stack);
+            } else {
+                let slice = end.map_or(SLICE, |e| e.saturating_duration_since(now).min(SLICE));
+                ev.run_for(&mut stack, slice);
+            }
+            if let Some(p) = &mut pinger {
+                p.poll(&mut ev, &mut stack);
+            }
+            if let Some(p) = &mut peer {
+                p.poll();
+            }
+            if !s.quiet && last_stats.elapsed() >= Duration::from_secs(1) {
+                eprintln!("{}", stack.stats());
+                last_stats = Instant::now();
+            }
+        }
+        ev.flush();
+
+        let verdicts = [
+            peer.as_ref().map_or(Ok(()), Peer::finish),
+            pinger.as_ref().map_or(Ok(()), Pinger::finish),
+        ];
+        println!("stats: {}", stack.stats());
+        print_arp_table(&stack, ev.clock().now());
+        let failures: Vec<String> = verdicts.into_iter().filter_map(Result::err).collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+}
+
+fn run(s: Settings) -> Result<(), String> {
+    // Check the settings before touching the backend, so a mistake in them is reported as
+    // such even where the backend could not be opened (the MAC is the port's, later).
+    let placeholder = IfaceConfig::new(MacAddr([0x02, 0, 0, 0, 0, 1]), s.addr, s.prefix_len);
+    s.iface_config(placeholder)
+        .validate()
+        .map_err(|e| e.to_string())?;
+    if s.backend.backend == BackendKind::Pipe {
+        peer_addr(s.addr, s.prefix_len)?;
+    }
+    install_signal_handlers();
+    let backend = s.backend.clone();
+    open(&backend, Run(s))?
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("bad arguments");
+            eprintln!("ipstack: {}", line.strip_prefix("error: ").unwrap_or(line));
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = Settings::from_cli(cli).and_then(run) {
+        eprintln!("ipstack: {e}");
+        std::process::exit(1);
+    }
+}
