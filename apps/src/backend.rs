@@ -5,7 +5,7 @@
 //! `run` with it, so each backend gets its own monomorphized copy of the whole path.
 
 use clap::{Args, ValueEnum};
-use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode};
+use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
 use nmio::backend::pipe::{self, PipeConfig, PipePort};
 use nmio::backend::tap::{TapConfig, TapPort};
 use nmio::Port;
@@ -42,6 +42,10 @@ pub struct BackendArgs {
     /// AF_PACKET RX blocks of 256 KiB.
     #[arg(long, default_value_t = 16)]
     pub rx_blocks: usize,
+    /// AF_PACKET RX ring: v3 (frames packed in blocks, for throughput) or v2 (a slot and a
+    /// wake-up per frame, for latency).
+    #[arg(long, default_value = "v3")]
+    pub rx_ring: RxRingKind,
 }
 
 /// Something generic over the port type, run with the port the user chose.
@@ -80,6 +84,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
             let cfg = AfPacketConfig {
                 tx_frames: args.tx_ring,
                 rx_block_count: args.rx_blocks,
+                rx_ring: args.rx_ring,
                 fanout,
                 ..AfPacketConfig::new(args.iface.clone())
             };

@@ -197,23 +197,19 @@ fn seconds(option: &str, v: Option<f64>) -> Result<Option<Duration>, String> {
     .transpose()
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
 /// SIGINT and SIGTERM end the run cleanly (final stats and ARP table).
 fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(
-                sig,
-                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            )
-        };
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop_flag()) {
+            eprintln!("ipstack: cannot handle signal {sig}: {e}");
+        }
     }
+}
+
+/// The flag the signal handlers set, shared with the run loop.
+fn stop_flag() -> std::sync::Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<std::sync::Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(Default::default).clone()
 }
 
 /// The stack's own pings (`--ping`). Replies are counted with the ICMP layer's
@@ -551,10 +547,11 @@ impl PortUser for Run {
         let end = s.duration.map(|d| start + d);
         let active = peer.is_some() || pinger.is_some();
         let mut last_stats = start;
+        let stop = stop_flag();
         loop {
             let now = Instant::now();
             let pings_done = peer.iter().all(Peer::done) && pinger.iter().all(Pinger::done);
-            if STOP.load(Ordering::Relaxed)
+            if stop.load(Ordering::Relaxed)
                 || end.is_some_and(|e| now >= e)
                 || (end.is_none() && active && pings_done)
             {
