@@ -1,5 +1,9 @@
 //! UDP over the IPv4 layer of [`eth`].
 //!
-//! Placeholder: UDP arrives with the udpip issue.
+//! Built so far: the wire type ([`wire`]: RFC 768 header view and value, pseudo-header
+//! checksum). Binding, the `UdpApp` trait and prepared datagrams arrive with the rest of
+//! the udpip issue.
+
+pub mod wire;
 
 pub use eth;
