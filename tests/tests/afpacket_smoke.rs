@@ -5,7 +5,7 @@
 //! and everything else the kernel may put on the link is ignored. Delivery on veth is
 //! asynchronous, so receivers wait with `Port::wait` up to a deadline instead of sleeping.
 
-use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode};
+use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
 use nmio::{Error, Port, PrepMode, PreparedId, RxFlags, RxMeta, RxQueue, TxQueue};
 use std::time::{Duration, Instant};
 use tests::netns::{require_root, NetNs, NsGuard};
@@ -45,6 +45,10 @@ fn link(
 
 fn same(c: AfPacketConfig) -> AfPacketConfig {
     c
+}
+
+fn with_ring(ring: RxRingKind) -> impl FnOnce(AfPacketConfig) -> AfPacketConfig {
+    move |c| AfPacketConfig { rx_ring: ring, ..c }
 }
 
 /// A test frame: our ethertype, a sequence number, then a pattern that depends on both.
@@ -435,29 +439,31 @@ fn bad_lengths_are_counted_and_do_not_stall_the_ring() {
 
 #[test]
 fn a_vlan_tagged_frame_arrives_with_the_tag_stripped_and_reported() {
-    let Some(mut l) = link(
-        "a_vlan_tagged_frame_arrives_with_the_tag_stripped_and_reported",
-        same,
-        same,
-    ) else {
-        return;
-    };
-    // 1518 bytes: the largest tagged frame for a 1500-byte MTU, allowed 4 bytes more.
-    let inner = frame_a_to_b(&l, 5, 1514);
-    let mut tagged = inner[..12].to_vec();
-    tagged.extend_from_slice(&0x8100u16.to_be_bytes());
-    tagged.extend_from_slice(&0x2064u16.to_be_bytes()); // PCP 1, VLAN 100
-    tagged.extend_from_slice(&inner[12..]);
-    assert_eq!(tagged.len(), 1518);
-    assert!(queue(&mut l.a, &tagged));
-    flush_all(&mut l.a);
-    assert_eq!(l.a.stats().tx_errors, 0);
-    let got = recv_ours(&mut l.b, 1, DEADLINE);
-    assert_eq!(got.len(), 1, "tagged frame not delivered");
-    let (f, meta) = &got[0];
-    assert!(meta.flags.contains(RxFlags::VLAN_STRIPPED));
-    assert_eq!(meta.vlan_tci, 0x2064);
-    assert_eq!(f, &inner);
+    for ring in [RxRingKind::V3, RxRingKind::V2] {
+        let Some(mut l) = link(
+            "a_vlan_tagged_frame_arrives_with_the_tag_stripped_and_reported",
+            same,
+            with_ring(ring),
+        ) else {
+            return;
+        };
+        // 1518 bytes: the largest tagged frame for a 1500-byte MTU, allowed 4 bytes more.
+        let inner = frame_a_to_b(&l, 5, 1514);
+        let mut tagged = inner[..12].to_vec();
+        tagged.extend_from_slice(&0x8100u16.to_be_bytes());
+        tagged.extend_from_slice(&0x2064u16.to_be_bytes()); // PCP 1, VLAN 100
+        tagged.extend_from_slice(&inner[12..]);
+        assert_eq!(tagged.len(), 1518);
+        assert!(queue(&mut l.a, &tagged));
+        flush_all(&mut l.a);
+        assert_eq!(l.a.stats().tx_errors, 0);
+        let got = recv_ours(&mut l.b, 1, DEADLINE);
+        assert_eq!(got.len(), 1, "{ring:?}: tagged frame not delivered");
+        let (f, meta) = &got[0];
+        assert!(meta.flags.contains(RxFlags::VLAN_STRIPPED), "{ring:?}");
+        assert_eq!(meta.vlan_tci, 0x2064, "{ring:?}");
+        assert_eq!(f, &inner, "{ring:?}");
+    }
 }
 
 #[test]
@@ -686,52 +692,150 @@ fn frames_that_could_not_be_sent_back_are_not_handed_up() {
 
 #[test]
 fn kernel_frames_with_partial_checksums_are_flagged_and_counted() {
-    // With checksum offload on, the kernel on a leaves UDP checksums for "hardware" to fill
-    // in (CHECKSUM_PARTIAL); the veth carries that state across to b.
+    for ring in [RxRingKind::V3, RxRingKind::V2] {
+        // With checksum offload on, the kernel on a leaves UDP checksums for "hardware" to
+        // fill in (CHECKSUM_PARTIAL); the veth carries that state across to b.
+        let Some(mut l) = link(
+            "kernel_frames_with_partial_checksums_are_flagged_and_counted",
+            same,
+            with_ring(ring),
+        ) else {
+            return;
+        };
+        let mac_b = l.b.caps().mac;
+        let mac_b = mac_b
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        for cmd in [
+            vec!["ethtool", "-K", "afa", "tx", "on"],
+            vec!["ip", "addr", "add", "10.77.0.1/24", "dev", "afa"],
+            vec![
+                "ip",
+                "neigh",
+                "add",
+                "10.77.0.2",
+                "lladdr",
+                &mac_b,
+                "dev",
+                "afa",
+            ],
+        ] {
+            l._ns.exec(&cmd).unwrap();
+        }
+        // This thread is inside the namespace, so the socket is too.
+        let udp = std::net::UdpSocket::bind("10.77.0.1:0").unwrap();
+        udp.send_to(b"partial checksum", "10.77.0.2:9").unwrap();
+        let end = Instant::now() + DEADLINE;
+        let mut meta = None;
+        while meta.is_none() && Instant::now() < end {
+            l.b.rx().recv_burst(16, |f, m| {
+                // IPv4, UDP, to port 9.
+                if f.len() >= 42 && f[12..14] == [0x08, 0x00] && f[23] == 17 && f[36..38] == [0, 9]
+                {
+                    meta = Some(*m);
+                }
+            });
+            l.b.wait(Duration::from_millis(10)).unwrap();
+        }
+        let meta = meta.expect("UDP frame from the kernel not received");
+        assert!(
+            meta.flags.contains(RxFlags::CSUM_PARTIAL),
+            "{ring:?}: {meta:?}"
+        );
+        assert!(l.b.stats().rx_csum_partial >= 1, "{ring:?}");
+    }
+}
+
+/// Flush-to-receive times of `n` lone frames from a to b on an otherwise quiet link, b
+/// reading a `ring` RX ring. `None` when the test is skipped.
+fn lone_frame_latencies(test: &str, ring: RxRingKind, n: u32) -> Option<Vec<Duration>> {
+    let mut l = link(test, same, with_ring(ring))?;
+    let mut times = Vec::new();
+    for seq in 0..n {
+        // Let anything in flight settle, so each frame arrives alone.
+        std::thread::sleep(Duration::from_millis(2));
+        let f = frame_a_to_b(&l, seq, 60);
+        assert!(queue(&mut l.a, &f));
+        let t = Instant::now();
+        flush_all(&mut l.a);
+        let got = recv_ours(&mut l.b, 1, DEADLINE);
+        times.push(t.elapsed());
+        let seqs: Vec<u32> = got.iter().map(|(f, _)| seq_of(f)).collect();
+        assert_eq!(seqs, [seq], "{ring:?}: frame {seq}");
+    }
+    times.sort_unstable();
+    Some(times)
+}
+
+#[test]
+fn a_v2_ring_hands_a_lone_frame_up_in_well_under_a_millisecond() {
+    // A V3 block waits for its 1 ms retire timer when traffic is sparse; a V2 slot is handed
+    // over and the reader woken as soon as the frame is in it.
+    const TEST: &str = "a_v2_ring_hands_a_lone_frame_up_in_well_under_a_millisecond";
+    const N: u32 = 50;
+    let Some(v3) = lone_frame_latencies(TEST, RxRingKind::V3, N) else {
+        return;
+    };
+    let v2 = lone_frame_latencies(TEST, RxRingKind::V2, N).unwrap();
+    let median = |t: &[Duration]| t[t.len() / 2];
+    println!(
+        "lone frame, flush to receive, median (max) of {N}: v2 {:?} ({:?}), v3 {:?} ({:?})",
+        median(&v2),
+        v2[v2.len() - 1],
+        median(&v3),
+        v3[v3.len() - 1],
+    );
+    assert!(
+        median(&v2) < Duration::from_micros(500),
+        "v2 median {:?} (v3 {:?})",
+        median(&v2),
+        median(&v3)
+    );
+}
+
+#[test]
+fn a_v2_ring_reports_its_slots_and_never_a_flow_hash() {
+    // b: 1 KiB slots, so it hands up at most 1024 - 66 = 958 bytes, and a hash fanout group,
+    // whose flow hash the V2 header has no room for.
     let Some(mut l) = link(
-        "kernel_frames_with_partial_checksums_are_flagged_and_counted",
+        "a_v2_ring_reports_its_slots_and_never_a_flow_hash",
         same,
-        same,
+        |c| AfPacketConfig {
+            rx_ring: RxRingKind::V2,
+            rx_frame_size: 1024,
+            fanout: Some((9, FanoutMode::Hash)),
+            ..c
+        },
     ) else {
         return;
     };
-    let mac_b = l.b.caps().mac;
-    let mac_b = mac_b
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    for cmd in [
-        vec!["ethtool", "-K", "afa", "tx", "on"],
-        vec!["ip", "addr", "add", "10.77.0.1/24", "dev", "afa"],
-        vec![
-            "ip",
-            "neigh",
-            "add",
-            "10.77.0.2",
-            "lladdr",
-            &mac_b,
-            "dev",
-            "afa",
-        ],
-    ] {
-        l._ns.exec(&cmd).unwrap();
+    let cb = l.b.caps();
+    assert_eq!(cb.rx_ring_size, 16 * 256, "16 blocks of 256 slots");
+    assert_eq!(cb.max_frame, 958);
+    assert!(!cb.rss, "no flow hash in a V2 ring");
+    for (seq, len) in [(0, 958), (1, 959), (2, 1514), (3, 60)] {
+        let f = frame_a_to_b(&l, seq, len);
+        assert!(queue(&mut l.a, &f));
     }
-    // This thread is inside the namespace, so the socket is too.
-    let udp = std::net::UdpSocket::bind("10.77.0.1:0").unwrap();
-    udp.send_to(b"partial checksum", "10.77.0.2:9").unwrap();
-    let end = Instant::now() + DEADLINE;
-    let mut meta = None;
-    while meta.is_none() && Instant::now() < end {
-        l.b.rx().recv_burst(16, |f, m| {
-            // IPv4, UDP, to port 9.
-            if f.len() >= 42 && f[12..14] == [0x08, 0x00] && f[23] == 17 && f[36..38] == [0, 9] {
-                meta = Some(*m);
-            }
-        });
-        l.b.wait(Duration::from_millis(10)).unwrap();
-    }
-    let meta = meta.expect("UDP frame from the kernel not received");
-    assert!(meta.flags.contains(RxFlags::CSUM_PARTIAL), "{meta:?}");
-    assert!(l.b.stats().rx_csum_partial >= 1);
+    flush_all(&mut l.a);
+    let got = recv_ours(&mut l.b, 2, DEADLINE);
+    let seqs: Vec<u32> = got.iter().map(|(f, _)| seq_of(f)).collect();
+    assert_eq!(seqs, [0, 3]);
+    assert_eq!(got[0].0, frame_a_to_b(&l, 0, 958));
+    assert!(got.iter().all(|(_, m)| m.rss_hash.is_none()));
+    assert!(got.iter().all(|(_, m)| m.timestamp_ns > 0));
+    let s = l.b.stats();
+    assert_eq!(s.rx_truncated, 2);
+    assert_eq!(s.rx_ring_full + s.rx_other_drops, 0);
+}
+
+#[test]
+fn rx_ring_kinds_parse_and_an_unknown_one_is_named() {
+    assert_eq!("v2".parse::<RxRingKind>(), Ok(RxRingKind::V2));
+    assert_eq!("v3".parse::<RxRingKind>(), Ok(RxRingKind::V3));
+    assert_eq!(AfPacketConfig::new("x").rx_ring, RxRingKind::V3);
+    let e = "v4".parse::<RxRingKind>().unwrap_err();
+    assert_eq!(e, "unknown RX ring \"v4\" (v2 or v3)");
 }

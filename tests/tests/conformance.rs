@@ -1,8 +1,9 @@
 //! The conformance suite run against every backend.
 //!
-//! `pipe` always runs. `afpacket` (veth pair) and `tap` (a TAP device with an AF_PACKET
-//! port on its kernel side) run inside a fresh test namespace and need root; without root
-//! they say so and skip, and in CI (root) they must run.
+//! `pipe` always runs. `afpacket` and `afpacket_v2` (veth pair, with the default
+//! `TPACKET_V3` and with the `TPACKET_V2` receive ring) and `tap` (a TAP device with an
+//! AF_PACKET port on its kernel side) run inside a fresh test namespace and need root;
+//! without root they say so and skip, and in CI (root) they must run.
 
 use tests::conformance::*;
 
@@ -74,7 +75,7 @@ macro_rules! suite {
 }
 
 mod make {
-    use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort};
+    use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, RxRingKind};
     use nmio::backend::impair::{ImpairConfig, ImpairedPort};
     use nmio::backend::pipe::{self, PipeConfig, PipePort};
     use nmio::backend::tap::{TapConfig, TapPort};
@@ -93,16 +94,34 @@ mod make {
         }
     }
 
-    pub fn afpacket(tag: &str) -> Option<(AfPacketPort, AfPacketPort, NetNs)> {
-        if !require_root(&format!("conformance::afpacket::{tag}"), &["ip", "ethtool"]) {
+    fn veth_pair(
+        suite: &str,
+        tag: &str,
+        ring: RxRingKind,
+    ) -> Option<(AfPacketPort, AfPacketPort, NetNs)> {
+        if !require_root(&format!("conformance::{suite}::{tag}"), &["ip", "ethtool"]) {
             return None;
         }
         let ns = NetNs::new(&format!("ca{tag}")).expect("namespace");
         ns.veth_pair("c0", "c1").expect("veth");
         let _in = ns.enter().expect("enter");
-        let a = AfPacketPort::open(small("c0")).expect("afpacket c0");
-        let b = AfPacketPort::open(small("c1")).expect("afpacket c1");
-        Some((a, b, ns))
+        let open = |dev: &str| {
+            AfPacketPort::open(AfPacketConfig {
+                rx_ring: ring,
+                ..small(dev)
+            })
+            .unwrap_or_else(|e| panic!("afpacket {dev}: {e}"))
+        };
+        Some((open("c0"), open("c1"), ns))
+    }
+
+    pub fn afpacket(tag: &str) -> Option<(AfPacketPort, AfPacketPort, NetNs)> {
+        veth_pair("afpacket", tag, RxRingKind::V3)
+    }
+
+    /// The same pair with per-frame `TPACKET_V2` receive rings (128 slots of 2 KiB).
+    pub fn afpacket_v2(tag: &str) -> Option<(AfPacketPort, AfPacketPort, NetNs)> {
+        veth_pair("afpacket_v2", tag, RxRingKind::V2)
     }
 
     /// An AF_PACKET port behind the `impair` wrapper with no impairment configured: the
@@ -148,6 +167,7 @@ mod make {
 
 suite!(pipe, make::pipe, (true, true));
 suite!(afpacket, make::afpacket, (true, true));
+suite!(afpacket_v2, make::afpacket_v2, (true, true));
 suite!(impair, make::impair, (true, true));
 // The kernel's TAP queue overflows in the kernel, where the TAP port cannot see it.
 suite!(tap, make::tap, (true, false));

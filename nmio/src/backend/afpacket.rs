@@ -1,13 +1,32 @@
-//! AF_PACKET backend: memory-mapped `TPACKET_V3` receive ring and `TPACKET_V2` transmit
-//! ring on a Linux network interface, with optional fanout to spread one device over cores.
+//! AF_PACKET backend: a memory-mapped receive ring (`TPACKET_V3` by default, `TPACKET_V2`
+//! for low latency) and a `TPACKET_V2` transmit ring on a Linux network interface, with
+//! optional fanout to spread one device over cores.
 //!
-//! # Rings
+//! # Receive rings
 //!
-//! Receive uses a `TPACKET_V3` ring: `rx_block_count` blocks of `rx_block_size` bytes,
-//! shared with the kernel through `mmap`. Each block starts with a descriptor
-//! (`tpacket_block_desc`: `block_status`, `num_pkts`, `offset_to_first_pkt`) followed by
-//! variable-size frames, each a `tpacket3_hdr` (status, lengths, timestamp, VLAN, flow hash,
-//! `tp_next_offset`) with the Ethernet frame `tp_mac` bytes after it:
+//! [`AfPacketConfig::rx_ring`] picks one of two layouts; both are shared with the kernel
+//! through `mmap` and read without a system call per frame or per burst ([`Port::wait`]
+//! polls the socket only when the next frame is not ready yet). See the kernel's
+//! `Documentation/networking/packet_mmap.rst`.
+//!
+//! | | [`RxRingKind::V3`] (default) | [`RxRingKind::V2`] |
+//! |---|---|---|
+//! | layout | variable-size frames packed in blocks | a fixed `rx_frame_size` slot each |
+//! | user space owns | a block at a time | a slot at a time (per-frame status) |
+//! | wake-ups | one per block, amortized | one per frame |
+//! | latency, sparse traffic | up to `rx_retire_timeout_ms` | lowest: ready at once |
+//! | ring bytes per small frame | a few more than the frame | a whole slot |
+//! | largest frame | `rx_frame_size - 32` | `rx_frame_size - 66` |
+//! | flow hash ([`RxMeta::rss_hash`]) | with [`FanoutMode::Hash`] | never (no field in V2) |
+//!
+//! V3 is the throughput mode, V2 the latency mode: a request/response service at a low
+//! packet rate (a ping, an RPC) answers about a millisecond sooner with V2.
+//!
+//! A `TPACKET_V3` ring is `rx_block_count` blocks of `rx_block_size` bytes. Each block
+//! starts with a descriptor (`tpacket_block_desc`: `block_status`, `num_pkts`,
+//! `offset_to_first_pkt`) followed by variable-size frames, each a `tpacket3_hdr` (status,
+//! lengths, timestamp, VLAN, flow hash, `tp_next_offset`) with the Ethernet frame `tp_mac`
+//! bytes after it:
 //!
 //! ```text
 //! block 0                     block 1                  ...  block N-1
@@ -20,12 +39,28 @@
 //!
 //! The kernel fills one block at a time and hands it over (`TP_STATUS_USER`) when it is full
 //! or when `rx_retire_timeout_ms` passes, so small frames cost a few bytes of ring each
-//! instead of a fixed slot. [`AfPacketRx::recv_burst`] walks the user-owned blocks in order,
-//! keeps its place inside a block between calls (so `max` is honoured exactly) and gives a
-//! block back (`TP_STATUS_KERNEL`, release ordering) only once every frame in it was
-//! handed up. No system call is made per frame or per burst; [`Port::wait`] polls the socket
-//! only when the next block is not ready yet. See the kernel's
-//! `Documentation/networking/packet_mmap.rst`.
+//! instead of a fixed slot, and one wake-up covers a whole block. [`AfPacketRx::recv_burst`]
+//! walks the user-owned blocks in order, keeps its place inside a block between calls (so
+//! `max` is honoured exactly) and gives a block back (`TP_STATUS_KERNEL`, release ordering)
+//! only once every frame in it was handed up.
+//!
+//! A `TPACKET_V2` ring is the same blocks cut into `rx_block_size / rx_frame_size` slots
+//! each (the block size must be a multiple of the frame size). Each slot starts with a
+//! `tpacket2_hdr` (status, lengths, timestamp, VLAN) and holds one frame, `tp_mac` bytes in:
+//!
+//! ```text
+//! slot 0           slot 1           ...  slot N-1
+//! +------+------+  +------+------+       +------+------+
+//! | hdr2 | mac..|  | hdr2 | mac..|       | hdr2 | mac..|
+//! +------+------+  +------+------+       +------+------+
+//!  ^ owned by user space while its tp_status has TP_STATUS_USER
+//! ```
+//!
+//! The kernel marks each slot user-owned as soon as the frame is in it and wakes the
+//! socket's poller per frame. [`AfPacketRx::recv_burst`] hands up the slots in order and
+//! gives each back (`TP_STATUS_KERNEL`, release ordering) right after its callback.
+//!
+//! # Transmit ring
 //!
 //! Transmit uses a `TPACKET_V2` ring of fixed slots (`tx_frames` of `tx_frame_size` bytes,
 //! a 32-byte `tpacket2_hdr` then the frame). [`AfPacketTx::commit`] writes `tp_len` and
@@ -53,11 +88,13 @@
 //!
 //! The largest frame this port hands up or sends ([`Capabilities::max_frame`]) is the
 //! smaller of `rx_frame_size` and `tx_frame_size`, less 32 bytes of ring header: 2016 bytes
-//! with the defaults, enough for a 1500-byte MTU with a VLAN tag. A one-instruction socket
-//! filter caps what the kernel copies into the RX ring at that length, so a larger frame
-//! (a GRO super-frame, a jumbo frame) arrives with `tp_snaplen < tp_len` and is counted in
-//! `rx_truncated` instead of being handed up cut short. Raise both frame sizes for jumbo
-//! frames.
+//! with the defaults, enough for a 1500-byte MTU with a VLAN tag. A `TPACKET_V2` RX slot
+//! also holds the kernel's `sockaddr_ll` and alignment padding in front of the frame, so
+//! with [`RxRingKind::V2`] the RX side takes 66 bytes off `rx_frame_size` instead: 1982
+//! bytes with the defaults. A one-instruction socket filter caps what the kernel copies
+//! into the RX ring at that length, so a larger frame (a GRO super-frame, a jumbo frame)
+//! arrives with `tp_snaplen < tp_len` and is counted in `rx_truncated` instead of being
+//! handed up cut short. Raise both frame sizes for jumbo frames.
 //!
 //! # What a real NIC needs
 //!
@@ -85,9 +122,10 @@
 //!
 //! With [`AfPacketConfig::fanout`] several ports opened on the same device with the same
 //! group id share its traffic (`PACKET_FANOUT`): one port per core, flows kept together by
-//! the kernel's flow hash ([`FanoutMode::Hash`], which also fills [`RxMeta::rss_hash`]), or
-//! split by receiving CPU, round robin or NIC queue. The kernel does not say which member a
-//! socket is, so [`AfPacketConfig::queue_id`] is reported back as [`Capabilities::queue_id`].
+//! the kernel's flow hash ([`FanoutMode::Hash`], which with the V3 ring also fills
+//! [`RxMeta::rss_hash`]), or split by receiving CPU, round robin or NIC queue. The kernel
+//! does not say which member a socket is, so [`AfPacketConfig::queue_id`] is reported back
+//! as [`Capabilities::queue_id`].
 
 use crate::backend::sys::{self, NEED_NET_ADMIN};
 use crate::error::check_ifname;
@@ -141,24 +179,54 @@ impl std::str::FromStr for FanoutMode {
     }
 }
 
+/// The layout of the receive ring (see [Receive rings](self#receive-rings)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RxRingKind {
+    /// `TPACKET_V3`, the throughput mode: variable-size frames packed in blocks and one
+    /// wake-up per block, but a frame may wait up to `rx_retire_timeout_ms` for its block
+    /// to be handed over when traffic is sparse.
+    #[default]
+    V3,
+    /// `TPACKET_V2`, the latency mode: fixed `rx_frame_size` slots, each with its own status
+    /// word, and a wake-up per frame. No flow hash ([`Capabilities::rss`] is false).
+    V2,
+}
+
+impl std::str::FromStr for RxRingKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "v3" => Ok(RxRingKind::V3),
+            "v2" => Ok(RxRingKind::V2),
+            _ => Err(format!("unknown RX ring {s:?} (v2 or v3)")),
+        }
+    }
+}
+
 /// Settings of an AF_PACKET port. Start from [`AfPacketConfig::new`] and change fields.
 ///
-/// The defaults suit a small machine: 4 MiB of RX ring (16 blocks of 256 KiB), 1024 TX
-/// slots of 2 KiB, blocks handed over after at most 1 ms so low-rate traffic is not held
-/// back for the kernel's default of several milliseconds.
+/// The defaults suit a small machine: a `TPACKET_V3` RX ring of 4 MiB (16 blocks of
+/// 256 KiB), 1024 TX slots of 2 KiB, blocks handed over after at most 1 ms so low-rate
+/// traffic is not held back for the kernel's default of several milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AfPacketConfig {
     /// The network interface to open.
     pub ifname: String,
-    /// Bytes per RX block; a multiple of the page size, larger than `rx_frame_size`.
+    /// The RX ring's layout: [`RxRingKind::V3`] for throughput (default) or
+    /// [`RxRingKind::V2`] for latency.
+    pub rx_ring: RxRingKind,
+    /// Bytes per RX block; a multiple of the page size, larger than `rx_frame_size` (with
+    /// [`RxRingKind::V2`], a multiple of it).
     pub rx_block_size: usize,
     /// RX blocks in the ring.
     pub rx_block_count: usize,
-    /// Nominal RX frame size (a multiple of 16); with `tx_frame_size` it sets the largest
-    /// frame handed up (see [`Capabilities::max_frame`]) and the ring size reported.
+    /// RX frame size (a multiple of 16): with [`RxRingKind::V2`] the size of each ring slot,
+    /// with V3 a nominal size. With `tx_frame_size` it sets the largest frame handed up (see
+    /// [`Capabilities::max_frame`]) and the ring size reported.
     pub rx_frame_size: usize,
     /// Longest a partly filled RX block waits before the kernel hands it over
     /// (`tp_retire_blk_tov`), in milliseconds. 0 lets the kernel choose from the link speed.
+    /// Only for [`RxRingKind::V3`].
     pub rx_retire_timeout_ms: u32,
     /// TX slots in the ring (rounded up to fill whole ring blocks).
     pub tx_frames: usize,
@@ -181,6 +249,7 @@ impl Default for AfPacketConfig {
     fn default() -> Self {
         AfPacketConfig {
             ifname: String::new(),
+            rx_ring: RxRingKind::V3,
             rx_block_size: 256 * 1024,
             rx_block_count: 16,
             rx_frame_size: 2048,
@@ -207,14 +276,16 @@ impl AfPacketConfig {
 }
 
 /// Bytes of ring header in front of every TX frame (`TPACKET_ALIGN(sizeof(tpacket2_hdr))`,
-/// the data offset the kernel uses without `PACKET_TX_HAS_OFF`), also taken off the RX frame
-/// size so both directions agree on the largest frame.
+/// the data offset the kernel uses without `PACKET_TX_HAS_OFF`), also taken off the V3 RX
+/// frame size so both directions agree on the largest frame.
 const FRAME_HDR: usize = tpacket_align(size_of::<libc::tpacket2_hdr>());
 /// Where the first frame of an RX block may start (the block descriptor, 8-byte aligned).
 const BLOCK_HDR: usize = (size_of::<libc::tpacket_block_desc>() + 7) & !7;
-/// Offset of an Ethernet frame's first byte from its `tpacket3_hdr` (the kernel aligns the
-/// network header, 14 bytes in, to 16 after the header and a `sockaddr_ll`).
-const RX_MAC_OFF: usize = tpacket_align(libc::TPACKET3_HDRLEN + 16) - ETH_HLEN;
+/// Offset of an Ethernet frame's first byte from its ring header: the kernel puts the
+/// header and a `sockaddr_ll` (`TPACKETn_HDRLEN`) first and aligns the network header,
+/// 14 bytes in, to 16 after them and at least 16 bytes of room.
+const V3_MAC_OFF: usize = tpacket_align(libc::TPACKET3_HDRLEN + 16) - ETH_HLEN;
+const V2_MAC_OFF: usize = tpacket_align(libc::TPACKET2_HDRLEN + 16) - ETH_HLEN;
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
 const ETH_MIN_FRAME: usize = 60;
@@ -258,17 +329,32 @@ impl Geometry {
         if rn == 0 {
             return bad("rx_block_count must be at least 1".into());
         }
-        if rf % libc::TPACKET_ALIGNMENT != 0 || rf < FRAME_HDR + ETH_MIN_FRAME {
+        // Bytes of an RX frame that do not carry the Ethernet frame.
+        let rx_hdr = match cfg.rx_ring {
+            RxRingKind::V3 => FRAME_HDR,
+            RxRingKind::V2 => V2_MAC_OFF,
+        };
+        if rf % libc::TPACKET_ALIGNMENT != 0 || rf < rx_hdr + ETH_MIN_FRAME {
             return bad(format!(
                 "rx_frame_size {rf} must be a multiple of 16 and at least {}",
-                FRAME_HDR + ETH_MIN_FRAME
+                rx_hdr + ETH_MIN_FRAME
             ));
         }
-        let rx_snap = rf - FRAME_HDR;
-        if BLOCK_HDR + RX_MAC_OFF + rx_snap > rb {
-            return bad(format!(
-                "rx_block_size {rb} cannot hold one {rf}-byte frame with its headers"
-            ));
+        let rx_snap = rf - rx_hdr;
+        match cfg.rx_ring {
+            RxRingKind::V3 if BLOCK_HDR + V3_MAC_OFF + rx_snap > rb => {
+                return bad(format!(
+                    "rx_block_size {rb} cannot hold one {rf}-byte frame with its headers"
+                ));
+            }
+            // Slots then tile each block exactly, so slot i starts at i * rf.
+            RxRingKind::V2 if rb % rf != 0 => {
+                return bad(format!(
+                    "rx_block_size {rb} must be a multiple of rx_frame_size {rf} \
+                     with the v2 RX ring"
+                ));
+            }
+            _ => {}
         }
         let ring_ok = rb
             .checked_mul(rn)
@@ -313,6 +399,7 @@ impl Geometry {
         })
     }
 
+    /// RX frames the ring holds: the slot count of a V2 ring, nominal for V3.
     fn rx_frames(&self) -> usize {
         self.rx_block / self.rx_frame * self.rx_blocks
     }
@@ -491,11 +578,31 @@ fn clear_socket_error(fd: RawFd) {
     }
 }
 
-/// The receive half: a `TPACKET_V3` ring.
+/// The receive half: a `TPACKET_V3` or `TPACKET_V2` ring.
 #[derive(Debug)]
 pub struct AfPacketRx {
     ring: Ring,
     fd: OwnedFd,
+    cursor: Cursor,
+    /// Largest frame handed up.
+    snap: usize,
+    stats: PortStats,
+    /// Kernel ring-full drops read so far (reading `PACKET_STATISTICS` resets them).
+    kernel_drops: Cell<u64>,
+    /// Interface name, for error lines.
+    dev: String,
+}
+
+/// The reader's place in the RX ring, in the ring's own layout.
+#[derive(Debug)]
+enum Cursor {
+    Blocks(BlockCursor),
+    Slots(SlotCursor),
+}
+
+/// `TPACKET_V3`: walks the frames of user-owned blocks.
+#[derive(Debug)]
+struct BlockCursor {
     block_size: usize,
     block_count: usize,
     /// The block the cursor is in: the oldest one not yet given back to the kernel.
@@ -506,49 +613,302 @@ pub struct AfPacketRx {
     left: u32,
     /// Offset in the open block of the next frame header.
     next_off: usize,
-    /// Largest frame handed up.
-    snap: usize,
     /// `tp_rxhash` is filled in (fanout by hash).
     rss: bool,
-    stats: PortStats,
-    /// Kernel ring-full drops read so far (reading `PACKET_STATISTICS` resets them).
-    kernel_drops: Cell<u64>,
-    /// Interface name, for error lines.
-    dev: String,
+}
+
+/// `TPACKET_V2`: one frame per fixed slot, each with its own status word.
+#[derive(Debug)]
+struct SlotCursor {
+    frame_size: usize,
+    frames: usize,
+    /// The oldest slot not yet given back to the kernel.
+    slot: usize,
+}
+
+/// What the ring header of one received frame says, whichever the ring version.
+struct FrameHdr {
+    status: u32,
+    len: u32,
+    snaplen: u32,
+    /// Offset of the frame's first byte from the header.
+    mac: usize,
+    sec: u32,
+    nsec: u32,
+    vlan_tci: u16,
+    rss_hash: Option<u32>,
+}
+
+impl FrameHdr {
+    #[inline]
+    fn v3(h: &libc::tpacket3_hdr, rss: bool) -> FrameHdr {
+        FrameHdr {
+            status: h.tp_status,
+            len: h.tp_len,
+            snaplen: h.tp_snaplen,
+            mac: h.tp_mac as usize,
+            sec: h.tp_sec,
+            nsec: h.tp_nsec,
+            vlan_tci: h.hv1.tp_vlan_tci as u16,
+            rss_hash: rss.then_some(h.hv1.tp_rxhash),
+        }
+    }
+
+    #[inline]
+    fn v2(h: &libc::tpacket2_hdr) -> FrameHdr {
+        FrameHdr {
+            status: h.tp_status,
+            len: h.tp_len,
+            snaplen: h.tp_snaplen,
+            mac: usize::from(h.tp_mac),
+            sec: h.tp_sec,
+            nsec: h.tp_nsec,
+            vlan_tci: h.tp_vlan_tci,
+            rss_hash: None,
+        }
+    }
+}
+
+/// Check a frame whose header has `room` bytes of its block or slot from the header on, and
+/// describe it for the callback; or count why it is not handed up. Counts its bytes.
+#[inline]
+fn frame_meta(h: &FrameHdr, room: usize, snap_max: usize, stats: &mut PortStats) -> Option<RxMeta> {
+    let snap = h.snaplen as usize;
+    if h.mac + snap > room {
+        stats.rx_other_drops += 1;
+        return None;
+    }
+    if snap < h.len as usize || snap > snap_max {
+        stats.rx_truncated += 1;
+        return None;
+    }
+    let mut meta = RxMeta {
+        len: h.snaplen,
+        rss_hash: h.rss_hash,
+        timestamp_ns: u64::from(h.sec) * 1_000_000_000 + u64::from(h.nsec),
+        vlan_tci: 0,
+        flags: RxFlags::empty(),
+    };
+    if h.status & libc::TP_STATUS_CSUMNOTREADY != 0 {
+        meta.flags |= RxFlags::CSUM_PARTIAL;
+        stats.rx_csum_partial += 1;
+    }
+    if h.status & libc::TP_STATUS_CSUM_VALID != 0 {
+        meta.flags |= RxFlags::CSUM_VALID;
+    }
+    if h.status & libc::TP_STATUS_VLAN_VALID != 0 {
+        meta.flags |= RxFlags::VLAN_STRIPPED;
+        meta.vlan_tci = h.vlan_tci;
+    }
+    stats.rx_bytes += u64::from(h.snaplen);
+    Some(meta)
+}
+
+impl BlockCursor {
+    #[inline]
+    fn block_status<'r>(&self, ring: &'r Ring) -> &'r AtomicU32 {
+        ring.status(self.block * self.block_size + BD_STATUS)
+    }
+
+    #[inline]
+    fn ready(&self, ring: &Ring) -> bool {
+        (self.open && self.left > 0)
+            || self.block_status(ring).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+    }
+
+    /// Give the cursor block back to the kernel and move to the next one.
+    #[inline]
+    fn release_block(&mut self, ring: &Ring) {
+        // Release: every read of the block's frames happens before the kernel may refill it.
+        self.block_status(ring)
+            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.open = false;
+        self.left = 0;
+        self.block = if self.block + 1 == self.block_count {
+            0
+        } else {
+            self.block + 1
+        };
+    }
+
+    #[inline]
+    fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(
+        &mut self,
+        ring: &Ring,
+        snap: usize,
+        stats: &mut PortStats,
+        max: usize,
+        mut f: F,
+    ) -> usize {
+        let mut n = 0;
+        while n < max {
+            let block_off = self.block * self.block_size;
+            if !self.open {
+                if self.block_status(ring).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                    break;
+                }
+                // SAFETY: the block is user-owned (acquire above), so the kernel does not
+                // write its descriptor until it is released; both fields lie in the
+                // block's 48-byte descriptor, 4-byte aligned.
+                let (num, first) = unsafe {
+                    (
+                        ptr::read(ring.at(block_off + BD_NUM_PKTS).cast::<u32>()),
+                        ptr::read(ring.at(block_off + BD_FIRST).cast::<u32>()),
+                    )
+                };
+                self.open = true;
+                // A block cannot hold more headers than fit in it: bound a bogus count.
+                let most = (self.block_size - BLOCK_HDR) / size_of::<libc::tpacket3_hdr>();
+                self.left = num.min(most as u32);
+                self.next_off = first as usize;
+            }
+            if self.left == 0 {
+                self.release_block(ring);
+                continue;
+            }
+            self.left -= 1;
+            let off = self.next_off;
+            if off < BLOCK_HDR || off + size_of::<libc::tpacket3_hdr>() > self.block_size {
+                // A frame offset outside the block: nothing more in it can be trusted.
+                stats.rx_other_drops += u64::from(self.left) + 1;
+                self.release_block(ring);
+                continue;
+            }
+            // SAFETY: `off` leaves room for a whole header inside the user-owned block
+            // (checked above). The kernel aligns headers, but `off` comes from the ring, so
+            // read without assuming it.
+            let h = unsafe {
+                ptr::read_unaligned(ring.at(block_off + off).cast::<libc::tpacket3_hdr>())
+            };
+            if h.tp_next_offset == 0 && self.left > 0 {
+                // A chain that does not move on would hand up the same frame again.
+                stats.rx_other_drops += u64::from(self.left) + 1;
+                self.release_block(ring);
+                continue;
+            }
+            self.next_off = off.saturating_add(h.tp_next_offset as usize);
+            let hdr = FrameHdr::v3(&h, self.rss);
+            let Some(meta) = frame_meta(&hdr, self.block_size - off, snap, stats) else {
+                continue;
+            };
+            // SAFETY: the frame lies inside the user-owned block (`frame_meta` checked it
+            // against the rest of the block); nothing else borrows it, and the slice does
+            // not outlive this call of `f`.
+            let frame = unsafe {
+                std::slice::from_raw_parts_mut(
+                    ring.at(block_off + off + hdr.mac),
+                    meta.len as usize,
+                )
+            };
+            f(frame, &meta);
+            n += 1;
+        }
+        if self.open && self.left == 0 {
+            // Hand a consumed block back at once rather than at the next burst.
+            self.release_block(ring);
+        }
+        n
+    }
+}
+
+impl SlotCursor {
+    #[inline]
+    fn slot_status<'r>(&self, ring: &'r Ring) -> &'r AtomicU32 {
+        // tp_status is the first field of the slot's tpacket2_hdr.
+        ring.status(self.slot * self.frame_size)
+    }
+
+    #[inline]
+    fn ready(&self, ring: &Ring) -> bool {
+        self.slot_status(ring).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+    }
+
+    #[inline]
+    fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(
+        &mut self,
+        ring: &Ring,
+        snap: usize,
+        stats: &mut PortStats,
+        max: usize,
+        mut f: F,
+    ) -> usize {
+        let mut n = 0;
+        while n < max {
+            if self.slot_status(ring).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            // Slots tile the blocks exactly (Geometry), so slot i starts at i * frame_size.
+            let off = self.slot * self.frame_size;
+            // SAFETY: the slot is user-owned (acquire above), so the kernel does not write
+            // it until it is handed back; its header lies at the slot's start, inside the
+            // ring and 16-byte aligned.
+            let h = unsafe { ptr::read(ring.at(off).cast::<libc::tpacket2_hdr>()) };
+            let hdr = FrameHdr::v2(&h);
+            if let Some(meta) = frame_meta(&hdr, self.frame_size, snap, stats) {
+                // SAFETY: the frame lies inside the user-owned slot (`frame_meta` checked
+                // it against the slot); nothing else borrows it, and the slice does not
+                // outlive this call of `f`.
+                let frame = unsafe {
+                    std::slice::from_raw_parts_mut(ring.at(off + hdr.mac), meta.len as usize)
+                };
+                f(frame, &meta);
+                n += 1;
+            }
+            // Release: every read of the slot happens before the kernel may refill it.
+            self.slot_status(ring)
+                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.slot = if self.slot + 1 == self.frames {
+                0
+            } else {
+                self.slot + 1
+            };
+        }
+        n
+    }
 }
 
 impl AfPacketRx {
     fn read_kernel_drops(&self) {
-        // SAFETY: tpacket_stats_v3 is plain old data; all-zero is a valid value.
-        let mut st: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
-        // SAFETY: `st` and `len` describe a writable tpacket_stats_v3, what
-        // PACKET_STATISTICS returns for a TPACKET_V3 socket.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut st as *mut libc::tpacket_stats_v3).cast(),
-                &mut len,
-            )
+        // PACKET_STATISTICS returns tpacket_stats_v3 for a V3 ring and tpacket_stats for
+        // V1/V2; both start with tp_packets, tp_drops.
+        let drops = match self.cursor {
+            Cursor::Blocks(_) => {
+                let mut st = libc::tpacket_stats_v3 {
+                    tp_packets: 0,
+                    tp_drops: 0,
+                    tp_freeze_q_cnt: 0,
+                };
+                // SAFETY: a tpacket_stats_v3 is what this TPACKET_V3 socket returns.
+                unsafe { packet_statistics(&self.fd, &mut st) }.then_some(st.tp_drops)
+            }
+            Cursor::Slots(_) => {
+                let mut st = libc::tpacket_stats {
+                    tp_packets: 0,
+                    tp_drops: 0,
+                };
+                // SAFETY: a tpacket_stats is what this TPACKET_V2 socket returns.
+                unsafe { packet_statistics(&self.fd, &mut st) }.then_some(st.tp_drops)
+            }
         };
-        if rc == 0 {
+        if let Some(d) = drops {
             self.kernel_drops
-                .set(self.kernel_drops.get() + u64::from(st.tp_drops));
+                .set(self.kernel_drops.get() + u64::from(d));
         }
     }
 
     fn open(cfg: &AfPacketConfig, geo: &Geometry, ifindex: i32) -> Result<AfPacketRx, Error> {
         let dev = cfg.ifname.as_str();
         let fd = packet_socket(dev, "RX")?;
-        let v3 = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+        let (version, what) = match cfg.rx_ring {
+            RxRingKind::V3 => (libc::tpacket_versions::TPACKET_V3, "PACKET_VERSION 3"),
+            RxRingKind::V2 => (libc::tpacket_versions::TPACKET_V2, "PACKET_VERSION 2"),
+        };
         set_opt(
             &fd,
             libc::SOL_PACKET,
             libc::PACKET_VERSION,
-            &v3,
-            "PACKET_VERSION 3",
+            &(version as libc::c_int),
+            what,
             dev,
         )?;
         let one: libc::c_int = 1;
@@ -580,27 +940,65 @@ impl AfPacketRx {
             "snap-length socket filter",
             dev,
         )?;
-        let rss = matches!(cfg.fanout, Some((_, FanoutMode::Hash)));
-        let req = libc::tpacket_req3 {
-            tp_block_size: geo.rx_block as u32,
-            tp_block_nr: geo.rx_blocks as u32,
-            tp_frame_size: geo.rx_frame as u32,
-            tp_frame_nr: geo.rx_frames() as u32,
-            tp_retire_blk_tov: cfg.rx_retire_timeout_ms,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: if rss { libc::TP_FT_REQ_FILL_RXHASH } else { 0 },
+        let cursor = match cfg.rx_ring {
+            RxRingKind::V3 => {
+                let rss = matches!(cfg.fanout, Some((_, FanoutMode::Hash)));
+                let req = libc::tpacket_req3 {
+                    tp_block_size: geo.rx_block as u32,
+                    tp_block_nr: geo.rx_blocks as u32,
+                    tp_frame_size: geo.rx_frame as u32,
+                    tp_frame_nr: geo.rx_frames() as u32,
+                    tp_retire_blk_tov: cfg.rx_retire_timeout_ms,
+                    tp_sizeof_priv: 0,
+                    tp_feature_req_word: if rss { libc::TP_FT_REQ_FILL_RXHASH } else { 0 },
+                };
+                set_opt(
+                    &fd,
+                    libc::SOL_PACKET,
+                    libc::PACKET_RX_RING,
+                    &req,
+                    &format!(
+                        "PACKET_RX_RING ({} blocks of {} bytes)",
+                        geo.rx_blocks, geo.rx_block
+                    ),
+                    dev,
+                )?;
+                Cursor::Blocks(BlockCursor {
+                    block_size: geo.rx_block,
+                    block_count: geo.rx_blocks,
+                    block: 0,
+                    open: false,
+                    left: 0,
+                    next_off: 0,
+                    rss,
+                })
+            }
+            RxRingKind::V2 => {
+                let req = libc::tpacket_req {
+                    tp_block_size: geo.rx_block as u32,
+                    tp_block_nr: geo.rx_blocks as u32,
+                    tp_frame_size: geo.rx_frame as u32,
+                    tp_frame_nr: geo.rx_frames() as u32,
+                };
+                set_opt(
+                    &fd,
+                    libc::SOL_PACKET,
+                    libc::PACKET_RX_RING,
+                    &req,
+                    &format!(
+                        "PACKET_RX_RING ({} slots of {} bytes)",
+                        geo.rx_frames(),
+                        geo.rx_frame
+                    ),
+                    dev,
+                )?;
+                Cursor::Slots(SlotCursor {
+                    frame_size: geo.rx_frame,
+                    frames: geo.rx_frames(),
+                    slot: 0,
+                })
+            }
         };
-        set_opt(
-            &fd,
-            libc::SOL_PACKET,
-            libc::PACKET_RX_RING,
-            &req,
-            &format!(
-                "PACKET_RX_RING ({} blocks of {} bytes)",
-                geo.rx_blocks, geo.rx_block
-            ),
-            dev,
-        )?;
         let ring = Ring::map(&fd, geo.rx_block * geo.rx_blocks, "RX", dev)?;
         bind_ll(&fd, ifindex, libc::ETH_P_ALL as u16, "RX", dev)?;
         if let Some((group, mode)) = cfg.fanout {
@@ -622,142 +1020,57 @@ impl AfPacketRx {
         Ok(AfPacketRx {
             ring,
             fd,
-            block_size: geo.rx_block,
-            block_count: geo.rx_blocks,
-            block: 0,
-            open: false,
-            left: 0,
-            next_off: 0,
+            cursor,
             snap: geo.rx_snap,
-            rss,
             stats: PortStats::default(),
             kernel_drops: Cell::new(0),
             dev: cfg.ifname.clone(),
         })
     }
 
-    #[inline]
-    fn block_status(&self) -> &AtomicU32 {
-        self.ring.status(self.block * self.block_size + BD_STATUS)
+    /// [`RxMeta::rss_hash`] is filled in: fanout by hash on a V3 ring.
+    fn rss(&self) -> bool {
+        matches!(self.cursor, Cursor::Blocks(BlockCursor { rss: true, .. }))
     }
 
     /// A frame is waiting in the ring without asking the kernel.
     #[inline]
     fn ready(&self) -> bool {
-        (self.open && self.left > 0)
-            || self.block_status().load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
-    }
-
-    /// Give the cursor block back to the kernel and move to the next one.
-    #[inline]
-    fn release_block(&mut self) {
-        // Release: every read of the block's frames happens before the kernel may refill it.
-        self.block_status()
-            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-        self.open = false;
-        self.left = 0;
-        self.block = if self.block + 1 == self.block_count {
-            0
-        } else {
-            self.block + 1
-        };
+        match &self.cursor {
+            Cursor::Blocks(c) => c.ready(&self.ring),
+            Cursor::Slots(c) => c.ready(&self.ring),
+        }
     }
 }
 
+/// Read `PACKET_STATISTICS` (which also resets the kernel's counters) into `out`.
+///
+/// # Safety
+///
+/// `T` must be the structure the socket's ring version returns (`tpacket_stats` or
+/// `tpacket_stats_v3`: plain integers, valid for any bytes the kernel writes).
+unsafe fn packet_statistics<T>(fd: &OwnedFd, out: &mut T) -> bool {
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: `out` and `len` describe a writable `T`; the kernel writes at most `len`
+    // bytes, and any bytes are a valid `T` (the caller's contract).
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (out as *mut T).cast(),
+            &mut len,
+        )
+    };
+    rc == 0
+}
+
 impl RxQueue for AfPacketRx {
-    fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(&mut self, max: usize, mut f: F) -> usize {
-        let mut n = 0;
-        while n < max {
-            let block_off = self.block * self.block_size;
-            if !self.open {
-                if self.block_status().load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
-                    break;
-                }
-                // SAFETY: the block is user-owned (acquire above), so the kernel does not
-                // write its descriptor until it is released; both fields lie in the
-                // block's 48-byte descriptor, 4-byte aligned.
-                let (num, first) = unsafe {
-                    (
-                        ptr::read(self.ring.at(block_off + BD_NUM_PKTS).cast::<u32>()),
-                        ptr::read(self.ring.at(block_off + BD_FIRST).cast::<u32>()),
-                    )
-                };
-                self.open = true;
-                // A block cannot hold more headers than fit in it: bound a bogus count.
-                let most = (self.block_size - BLOCK_HDR) / size_of::<libc::tpacket3_hdr>();
-                self.left = num.min(most as u32);
-                self.next_off = first as usize;
-            }
-            if self.left == 0 {
-                self.release_block();
-                continue;
-            }
-            self.left -= 1;
-            let off = self.next_off;
-            if off < BLOCK_HDR || off + size_of::<libc::tpacket3_hdr>() > self.block_size {
-                // A frame offset outside the block: nothing more in it can be trusted.
-                self.stats.rx_other_drops += u64::from(self.left) + 1;
-                self.release_block();
-                continue;
-            }
-            // SAFETY: `off` leaves room for a whole header inside the user-owned block
-            // (checked above). The kernel aligns headers, but `off` comes from the ring, so
-            // read without assuming it.
-            let h = unsafe {
-                ptr::read_unaligned(self.ring.at(block_off + off).cast::<libc::tpacket3_hdr>())
-            };
-            if h.tp_next_offset == 0 && self.left > 0 {
-                // A chain that does not move on would hand up the same frame again.
-                self.stats.rx_other_drops += u64::from(self.left) + 1;
-                self.release_block();
-                continue;
-            }
-            self.next_off = off.saturating_add(h.tp_next_offset as usize);
-            let (mac, snap) = (h.tp_mac as usize, h.tp_snaplen as usize);
-            if mac + snap > self.block_size - off {
-                self.stats.rx_other_drops += 1;
-                continue;
-            }
-            if snap < h.tp_len as usize || snap > self.snap {
-                self.stats.rx_truncated += 1;
-                continue;
-            }
-            let st = h.tp_status;
-            let mut meta = RxMeta {
-                len: snap as u32,
-                rss_hash: if self.rss {
-                    Some(h.hv1.tp_rxhash)
-                } else {
-                    None
-                },
-                timestamp_ns: u64::from(h.tp_sec) * 1_000_000_000 + u64::from(h.tp_nsec),
-                vlan_tci: 0,
-                flags: RxFlags::empty(),
-            };
-            if st & libc::TP_STATUS_CSUMNOTREADY != 0 {
-                meta.flags |= RxFlags::CSUM_PARTIAL;
-                self.stats.rx_csum_partial += 1;
-            }
-            if st & libc::TP_STATUS_CSUM_VALID != 0 {
-                meta.flags |= RxFlags::CSUM_VALID;
-            }
-            if st & libc::TP_STATUS_VLAN_VALID != 0 {
-                meta.flags |= RxFlags::VLAN_STRIPPED;
-                meta.vlan_tci = h.hv1.tp_vlan_tci as u16;
-            }
-            // SAFETY: the frame lies inside the user-owned block (checked above); nothing
-            // else borrows it, and the slice does not outlive this call of `f`.
-            let frame = unsafe {
-                std::slice::from_raw_parts_mut(self.ring.at(block_off + off + mac), snap)
-            };
-            f(frame, &meta);
-            n += 1;
-            self.stats.rx_bytes += snap as u64;
-        }
-        if self.open && self.left == 0 {
-            // Hand a consumed block back at once rather than at the next burst.
-            self.release_block();
-        }
+    fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(&mut self, max: usize, f: F) -> usize {
+        let n = match &mut self.cursor {
+            Cursor::Blocks(c) => c.recv_burst(&self.ring, self.snap, &mut self.stats, max, f),
+            Cursor::Slots(c) => c.recv_burst(&self.ring, self.snap, &mut self.stats, max, f),
+        };
         if n > 0 {
             self.stats.rx_frames += n as u64;
             self.stats.rx_bursts += 1;
@@ -775,7 +1088,7 @@ impl RxQueue for AfPacketRx {
             source: e,
         })?;
         if woke && !self.ready() {
-            // Woken by a socket error (device went down), not by a block.
+            // Woken by a socket error (device went down), not by a frame.
             clear_socket_error(fd);
         }
         Ok(woke)
@@ -1195,13 +1508,13 @@ impl AfPacketPort {
             zero_copy_prepared: false,
             rx_csum_offload: true,
             tx_csum_offload: false,
-            rss: rx.rss,
+            rss: rx.rss(),
         };
         Ok(AfPacketPort { rx, tx, caps })
     }
 
     /// The receive socket, for an event loop that polls several ports at once (readable
-    /// when a ring block is ready).
+    /// when a ring block (V3) or frame (V2) is ready).
     pub fn rx_fd(&self) -> RawFd {
         self.rx.fd.as_raw_fd()
     }
@@ -1294,6 +1607,45 @@ mod tests {
             assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
             assert!(!e.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn a_v2_ring_tiles_its_blocks_with_slots_that_hold_a_vlan_tagged_frame() {
+        let cfg = AfPacketConfig {
+            rx_ring: RxRingKind::V2,
+            ..AfPacketConfig::new("x")
+        };
+        let geo = Geometry::new(&cfg).unwrap();
+        assert_eq!(V2_MAC_OFF, 66);
+        assert_eq!(geo.rx_snap, 2048 - 66);
+        assert!(geo.rx_snap >= 1500 + ETH_HLEN + VLAN_HLEN);
+        assert_eq!(geo.rx_frames(), 16 * 128);
+        let untiled = AfPacketConfig {
+            rx_block_size: 8192,
+            rx_frame_size: 3072,
+            ..cfg.clone()
+        };
+        let e = Geometry::new(&untiled).unwrap_err();
+        assert!(
+            e.to_string().contains("multiple of rx_frame_size 3072"),
+            "{e}"
+        );
+        let tiny = AfPacketConfig {
+            rx_frame_size: 112,
+            ..cfg
+        };
+        assert!(Geometry::new(&tiny).is_err(), "no room for a minimum frame");
+    }
+
+    #[test]
+    fn rx_ring_kinds_parse() {
+        assert_eq!("v2".parse::<RxRingKind>(), Ok(RxRingKind::V2));
+        assert_eq!("v3".parse::<RxRingKind>(), Ok(RxRingKind::V3));
+        assert_eq!(RxRingKind::default(), RxRingKind::V3);
+        assert_eq!(
+            "v4".parse::<RxRingKind>(),
+            Err("unknown RX ring \"v4\" (v2 or v3)".to_string())
+        );
     }
 
     #[test]
