@@ -5,7 +5,8 @@
 #
 # Layout: two namespaces joined by veth pc (client, 10.92.0.1/24) <-> ps (server). The
 # kernel case puts 10.92.0.2 on ps; the stack case leaves ps without an address and runs
-# ipstack on it as 10.92.0.3, pinned to CPU 1. The client is `ping -f` (flood: the next
+# ipstack on it as 10.92.0.3, pinned to CPU 1, once with each AF_PACKET receive ring (V3
+# blocks, the default; V2 per-frame slots, the latency option; V2 with a spinning loop). The client is `ping -f` (flood: the next
 # request leaves when the reply arrives, or after 10 ms), pinned to CPU 0, so the rate is
 # bounded by the round trip: this compares latency, not capacity. On veth the kernel
 # answers in the softirq of the sending CPU, so its reply costs no context switch at all;
@@ -57,17 +58,24 @@ for size in 56 1400; do
     RATE[kernel-$size]=$rate
     printf '| kernel | %s B | %s | %s us | %s |\n' "$size" "$rate" "$rtt" "$lost"
 
-    taskset -c 1 ip netns exec "$S" "$BIN" --backend afpacket --iface ps --addr 10.92.0.3/24 \
-        --quiet >/dev/null 2>&1 &
-    SPID=$!
-    sleep 0.5
-    ip netns exec "$C" ping -c 1 -W 2 10.92.0.3 >/dev/null 2>&1 || true # ARP warm-up
-    read -r rate rtt lost < <(flood "$size" 10.92.0.3)
-    kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
-    RATE[stack-$size]=$rate
-    printf '| ipstack (afpacket) | %s B | %s | %s us | %s |\n' "$size" "$rate" "$rtt" "$lost"
+    for variant in v3 v2 v2-busy; do
+        ring=${variant%-busy}
+        extra=()
+        [ "$variant" = v2-busy ] && extra=(--busy-poll)
+        taskset -c 1 ip netns exec "$S" "$BIN" --backend afpacket --iface ps --addr 10.92.0.3/24 \
+            --rx-ring "$ring" "${extra[@]}" --quiet >/dev/null 2>&1 &
+        SPID=$!
+        sleep 0.5
+        ip netns exec "$C" ping -c 1 -W 2 10.92.0.3 >/dev/null 2>&1 || true # ARP warm-up
+        read -r rate rtt lost < <(flood "$size" 10.92.0.3)
+        kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
+        RATE[$variant-$size]=$rate
+        printf '| ipstack (afpacket, %s) | %s B | %s | %s us | %s |\n' "$variant" "$size" "$rate" "$rtt" "$lost"
+    done
 done
 for size in 56 1400; do
-    awk -v s="${RATE[stack-$size]}" -v k="${RATE[kernel-$size]}" -v z="$size" \
-        'BEGIN { if (k > 0) printf "stack/kernel pings/s at %s B: %.3g\n", z, s / k }'
+    for variant in v3 v2 v2-busy; do
+        awk -v s="${RATE[$variant-$size]}" -v k="${RATE[kernel-$size]}" -v z="$size" -v r="$variant" \
+            'BEGIN { if (k > 0) printf "stack (%s) / kernel pings/s at %s B: %.3g\n", r, z, s / k }'
+    done
 done

@@ -78,6 +78,9 @@ struct Cli {
     /// Print no per-second stats line.
     #[arg(long)]
     quiet: bool,
+    /// Never block when idle: spin on the RX ring (lowest latency, one CPU always busy).
+    #[arg(long)]
+    busy_poll: bool,
 }
 
 /// The command line, checked.
@@ -94,6 +97,7 @@ struct Settings {
     interval: Option<Duration>,
     duration: Option<Duration>,
     quiet: bool,
+    busy_poll: bool,
 }
 
 impl Settings {
@@ -134,6 +138,7 @@ impl Settings {
             interval: seconds("--interval", cli.interval)?,
             duration,
             quiet: cli.quiet,
+            busy_poll: cli.busy_poll,
             backend: cli.backend,
         })
     }
@@ -540,7 +545,15 @@ impl PortUser for Run {
         let mut pinger = s
             .ping
             .map(|dst| Pinger::new(dst, s.count, interval, &stack));
-        let mut ev = EventLoop::new(port, MonotonicClock, LoopConfig::default());
+        let loop_cfg = LoopConfig {
+            idle_block: if s.busy_poll {
+                None
+            } else {
+                LoopConfig::default().idle_block
+            },
+            ..LoopConfig::default()
+        };
+        let mut ev = EventLoop::new(port, MonotonicClock, loop_cfg);
         stack.start_on(&mut ev);
 
         let start = Instant::now();
