@@ -15,7 +15,7 @@
 //! send one (a computed zero goes out as 0xFFFF).
 
 use eth::checksum;
-use eth::wire::{Ipv4Addr, WireError};
+use eth::wire::{clamp, get_u16, put_u16, Ipv4Addr, WireError};
 
 mod field {
     use core::ops::Range;
@@ -27,16 +27,6 @@ mod field {
 
 /// Bytes of the UDP header.
 pub const HEADER_LEN: usize = 8;
-
-#[inline]
-fn get_u16(buf: &[u8], r: core::ops::Range<usize>) -> u16 {
-    u16::from_be_bytes([buf[r.start], buf[r.start + 1]])
-}
-
-#[inline]
-fn put_u16(buf: &mut [u8], r: core::ops::Range<usize>, v: u16) {
-    buf[r].copy_from_slice(&v.to_be_bytes());
-}
 
 /// A checked view of a UDP datagram (header and payload; bytes beyond the length field,
 /// such as link padding the IP layer did not cut, are ignored).
@@ -110,8 +100,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     #[inline]
     pub fn payload(&self) -> &[u8] {
         let buf = self.buffer.as_ref();
-        let end = usize::from(self.len()).clamp(HEADER_LEN.min(buf.len()), buf.len());
-        &buf[HEADER_LEN.min(end)..end]
+        &buf[clamp(buf.len(), HEADER_LEN, usize::from(self.len()))]
     }
 
     /// The checksum verifies with the pseudo-header of `src -> dst`, or is zero (none sent).
@@ -150,10 +139,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// The payload, mutably, cut at the length field like [`payload`](UdpPacket::payload).
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
+        let len = usize::from(self.len());
         let buf = self.buffer.as_mut();
-        let end =
-            usize::from(get_u16(buf, field::LENGTH)).clamp(HEADER_LEN.min(buf.len()), buf.len());
-        &mut buf[HEADER_LEN.min(end)..end]
+        let range = clamp(buf.len(), HEADER_LEN, len);
+        &mut buf[range]
     }
 
     /// Compute and store the checksum over the datagram as the length field gives it (a

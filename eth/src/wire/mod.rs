@@ -120,20 +120,21 @@ fn read_u16(buf: &[u8], off: usize) -> Option<u16> {
 }
 
 /// Big-endian u16 in the fixed field `range` (two bytes a view has already length-checked).
+/// Public for the wire views of the transport crates.
 #[inline]
-fn get_u16(buf: &[u8], range: core::ops::Range<usize>) -> u16 {
+pub fn get_u16(buf: &[u8], range: core::ops::Range<usize>) -> u16 {
     u16::from_be_bytes([buf[range.start], buf[range.start + 1]])
 }
 
 /// Store `value` big-endian in the fixed two-byte field `range`.
 #[inline]
-fn put_u16(buf: &mut [u8], range: core::ops::Range<usize>, value: u16) {
+pub fn put_u16(buf: &mut [u8], range: core::ops::Range<usize>, value: u16) {
     buf[range].copy_from_slice(&value.to_be_bytes());
 }
 
 /// `start..end` narrowed to fit a buffer of `len` bytes (empty when it does not).
 #[inline]
-fn clamp(len: usize, start: usize, end: usize) -> core::ops::Range<usize> {
+pub fn clamp(len: usize, start: usize, end: usize) -> core::ops::Range<usize> {
     let end = end.min(len);
     start.min(end)..end
 }
