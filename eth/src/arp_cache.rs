@@ -405,12 +405,14 @@ impl ArpCache {
 
     /// Handle a received ARP packet (RFC 826 "packet reception", with RFC 5227's probe and
     /// conflict rules): learn or update the sender, answer requests for our address.
+    /// `sender_on_link` is the interface's verdict on the sender address: a host of our
+    /// subnet, not its broadcast address.
     pub fn input<Tx: TxQueue>(
         &mut self,
         repr: &ArpRepr,
         now: Instant,
         local: &Local,
-        subnet: (u32, u32),
+        sender_on_link: bool,
         tx: &mut Tx,
         eth: &mut EthStats,
     ) {
@@ -438,11 +440,7 @@ impl ArpCache {
             }
             return;
         }
-        let (net, mask) = subnet;
-        let s = u32::from(repr.sender_ip);
-        let on_link = (s ^ net) & mask == 0;
-        let host_bits = s & !mask;
-        if !on_link || (mask != u32::MAX && mask != u32::MAX << 1 && host_bits == !mask) {
+        if !sender_on_link {
             self.stats.rx_bad_sender += 1;
             return;
         }

@@ -147,10 +147,6 @@ impl Iface {
         (u32::from(ip) ^ self.net) & self.mask == 0
     }
 
-    pub(crate) fn subnet(&self) -> (u32, u32) {
-        (self.net, self.mask)
-    }
-
     pub(crate) fn local(&self) -> &Local {
         &self.local
     }

@@ -356,10 +356,11 @@ impl<U> Stack<U> {
             }
         };
         let local = *iface.local();
-        let subnet = iface.subnet();
+        let ip = repr.sender_ip;
+        let on_link = iface.on_link(ip) && !iface.is_broadcast(ip);
         iface
             .arp
-            .input(&repr, cx.now, &local, subnet, cx.tx, &mut iface.stats.eth);
+            .input(&repr, cx.now, &local, on_link, cx.tx, &mut iface.stats.eth);
     }
 
     #[inline]
