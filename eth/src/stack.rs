@@ -173,6 +173,11 @@ pub trait Transport<Tx: TxQueue> {
         let _ = (ip, err);
     }
 
+    /// The stack is starting (from [`Stack::start`]): bind, prepare packets, arm timers.
+    fn on_start(&mut self, ip: &mut IpContext<'_, '_, Tx>) {
+        let _ = ip;
+    }
+
     /// A timer with this transport's protocol in its token fired.
     fn on_timer(&mut self, ip: &mut IpContext<'_, '_, Tx>, token: u64) {
         let _ = (ip, token);
@@ -218,6 +223,11 @@ impl<Tx: TxQueue, A: Transport<Tx>, B: Transport<Tx>> Transport<Tx> for (A, B) {
         } else {
             self.1.on_icmp_error(ip, err)
         }
+    }
+
+    fn on_start(&mut self, ip: &mut IpContext<'_, '_, Tx>) {
+        self.0.on_start(ip);
+        self.1.on_start(ip);
     }
 
     fn on_timer(&mut self, ip: &mut IpContext<'_, '_, Tx>, token: u64) {
@@ -276,23 +286,45 @@ impl<U> Stack<U> {
         self.iface.stats()
     }
 
-    /// Announce our address and schedule the housekeeping tick. Call once before running
-    /// the loop (the first batch does it otherwise, without the early announcement).
-    pub fn start<Tx: TxQueue>(&mut self, tx: &mut Tx, timers: &mut TimerWheel<u64>, now: Instant) {
+    /// Announce our address, schedule the housekeeping tick and start the transports
+    /// ([`Transport::on_start`]). Call once before running the loop (the first batch does
+    /// it otherwise, without the early announcement).
+    pub fn start<Tx: TxQueue>(&mut self, cx: &mut Context<'_, Tx>)
+    where
+        U: Transport<Tx>,
+    {
         if self.tick.is_none() {
-            self.iface.start(tx, now);
-            self.schedule_tick(timers, now);
+            self.iface.start(cx.tx, cx.now);
+            self.schedule_tick(cx.timers, cx.now);
+            let mut ip = IpContext {
+                cx,
+                iface: &mut self.iface,
+            };
+            self.upper.on_start(&mut ip);
         }
     }
 
     /// [`start`](Self::start) on a loop's port and timers, and kick the announcement out.
-    pub fn start_on<P: Port, C: Clock>(&mut self, ev: &mut EventLoop<P, C>) {
-        if self.tick.is_none() {
-            let now = ev.clock().now();
-            self.iface.start(ev.port_mut().tx(), now);
-            self.schedule_tick(ev.timers_mut(), now);
-        }
+    pub fn start_on<P: Port, C: Clock>(&mut self, ev: &mut EventLoop<P, C>)
+    where
+        U: Transport<P::Tx>,
+    {
+        ev.with_context(|cx| self.start(cx));
         ev.flush();
+    }
+
+    /// Run `f` on the transports with an [`IpContext`] outside the loop's callbacks (to send
+    /// on the application's behalf between passes; see [`EventLoop::with_context`]).
+    pub fn with_upper<Tx: TxQueue, R>(
+        &mut self,
+        cx: &mut Context<'_, Tx>,
+        f: impl FnOnce(&mut U, &mut IpContext<'_, '_, Tx>) -> R,
+    ) -> R {
+        let mut ip = IpContext {
+            cx,
+            iface: &mut self.iface,
+        };
+        f(&mut self.upper, &mut ip)
     }
 
     fn schedule_tick(&mut self, timers: &mut TimerWheel<u64>, now: Instant) {
@@ -589,9 +621,7 @@ impl<Tx: TxQueue, U: Transport<Tx>> Handler<Tx> for Stack<U> {
     }
 
     fn on_batch_end(&mut self, cx: &mut Context<'_, Tx>) {
-        if self.tick.is_none() {
-            self.schedule_tick(cx.timers, cx.now);
-        }
+        self.start(cx);
         let mut ip = IpContext {
             cx,
             iface: &mut self.iface,

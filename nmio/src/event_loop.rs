@@ -385,6 +385,21 @@ impl<P: Port, C: Clock> EventLoop<P, C> {
         }
     }
 
+    /// Run `f` with a context like a callback's (TX half, timers, the clock's current time):
+    /// to act between passes, for example to send on behalf of the application. Frames it
+    /// commits leave with the next kick, or call [`flush`](Self::flush).
+    pub fn with_context<R>(&mut self, f: impl FnOnce(&mut Context<'_, P::Tx>) -> R) -> R {
+        let now = self.clock.now();
+        let (_, tx) = self.port.split();
+        let mut cx = Context {
+            tx,
+            timers: &mut self.timers,
+            now,
+            stop: &mut self.stopped,
+        };
+        f(&mut cx)
+    }
+
     /// The port.
     pub fn port(&self) -> &P {
         &self.port
