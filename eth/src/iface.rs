@@ -217,6 +217,14 @@ impl Iface {
         emit_headers(frame, dst_mac, &h, payload_len)
     }
 
+    /// Count a frame a transport built and queued itself (the prepared paths, after
+    /// [`resolve`](Self::resolve) and a rewrite), as the output path counts its own.
+    #[inline]
+    pub fn count_prepared_sent(&mut self) {
+        self.stats.ip.tx_packets += 1;
+        self.stats.eth.tx_frames += 1;
+    }
+
     /// Send an IPv4 packet from us to `dst`: route, resolve the next hop (holding the packet
     /// while ARP works), then `fill` writes the transport payload into the buffer it is
     /// given (at most [`max_payload`](Self::max_payload) bytes) and returns its length (0

@@ -3,6 +3,10 @@
 use std::fmt;
 use std::ops::AddAssign;
 
+/// Declares a plain struct of `u64` counters with `AddAssign`, `fields()` (name, value
+/// pairs in declaration order) and `write_nonzero` (the non-zero ones as `prefix.name=v`).
+/// Every layer of the stack declares its `Stats` with it, so they print alike.
+#[macro_export]
 macro_rules! counters {
     ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident,)* }) => {
         $(#[$doc])*
@@ -11,7 +15,7 @@ macro_rules! counters {
             $($(#[$fdoc])* pub $field: u64,)*
         }
 
-        impl AddAssign for $name {
+        impl ::core::ops::AddAssign for $name {
             fn add_assign(&mut self, o: Self) {
                 $(self.$field += o.$field;)*
             }
@@ -21,6 +25,24 @@ macro_rules! counters {
             /// `(name, value)` for every counter, in declaration order.
             pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
                 [$((stringify!($field), self.$field),)*].into_iter()
+            }
+
+            /// Write the non-zero counters as `prefix.name=value`, space-separated; `first`
+            /// says whether anything was written before (and is cleared once something is).
+            pub fn write_nonzero(
+                &self,
+                f: &mut ::core::fmt::Formatter<'_>,
+                prefix: &str,
+                first: &mut bool,
+            ) -> ::core::fmt::Result {
+                for (name, v) in self.fields().filter(|&(_, v)| v != 0) {
+                    if !*first {
+                        f.write_str(" ")?;
+                    }
+                    *first = false;
+                    write!(f, "{prefix}.{name}={v}")?;
+                }
+                Ok(())
             }
         }
     };
@@ -234,21 +256,10 @@ impl Stats {
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        let layers: [(&str, Vec<(&str, u64)>); 4] = [
-            ("eth", self.eth.fields().collect()),
-            ("arp", self.arp.fields().collect()),
-            ("ip", self.ip.fields().collect()),
-            ("icmp", self.icmp.fields().collect()),
-        ];
-        for (layer, fields) in layers {
-            for (name, v) in fields.into_iter().filter(|&(_, v)| v != 0) {
-                if !first {
-                    f.write_str(" ")?;
-                }
-                first = false;
-                write!(f, "{layer}.{name}={v}")?;
-            }
-        }
+        self.eth.write_nonzero(f, "eth", &mut first)?;
+        self.arp.write_nonzero(f, "arp", &mut first)?;
+        self.ip.write_nonzero(f, "ip", &mut first)?;
+        self.icmp.write_nonzero(f, "icmp", &mut first)?;
         if first {
             f.write_str("(all zero)")?;
         }

@@ -209,11 +209,23 @@ impl UdpRepr {
         payload: &[u8],
     ) {
         debug_assert_eq!(payload.len(), self.payload_len, "UDP payload length");
+        packet.buffer.as_mut()[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
+        self.emit_header(packet, src, dst);
+    }
+
+    /// Write the header in front of a payload of `payload_len` bytes already in place, and
+    /// its checksum. Panics if the datagram would exceed 65,535 bytes.
+    #[inline]
+    pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut UdpPacket<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) {
         let len = u16::try_from(self.buffer_len()).expect("UDP datagram above 65535 bytes");
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_len(len);
-        packet.buffer.as_mut()[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
         packet.fill_checksum(src, dst);
     }
 }
