@@ -44,6 +44,7 @@ pub mod app;
 pub mod ports;
 pub mod prepared;
 pub mod stats;
+pub mod testing;
 pub mod udp;
 pub mod wire;
 
