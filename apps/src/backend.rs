@@ -21,6 +21,17 @@ pub enum BackendKind {
     Tap,
 }
 
+impl BackendKind {
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Pipe => "pipe",
+            BackendKind::Afpacket => "afpacket",
+            BackendKind::Tap => "tap",
+        }
+    }
+}
+
 /// Backend options shared by every app.
 #[derive(Args, Clone, Debug)]
 pub struct BackendArgs {

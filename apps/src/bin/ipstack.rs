@@ -19,14 +19,17 @@
 //! ```
 
 use apps::backend::{open, BackendArgs, BackendKind, PortUser};
+use apps::stack_cli::{
+    install_signal_handlers, parse_or_exit, peer_addr, seconds, stop_flag, StackArgs, StackSettings,
+};
 use clap::Parser;
 use eth::testing::{arp_reply, arp_request, drain, echo_request, inject, ipv4_frame};
 use eth::testing::{parse_arp, parse_icmp};
 use eth::wire::{ArpOp, EthernetFrame, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Addr, MacAddr};
-use eth::{IfaceConfig, NeighborState, SendStatus, Stack};
+use eth::{NeighborState, SendStatus, Stack};
 use nmio::backend::pipe::PipePort;
-use nmio::{Clock, EventLoop, LoopConfig, MonotonicClock, Port};
-use std::sync::atomic::{AtomicBool, Ordering};
+use nmio::{Clock, EventLoop, MonotonicClock, Port};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Echo data bytes per request (ping's default).
@@ -46,22 +49,8 @@ const PEER_IDENT: u16 = 0x7065;
 struct Cli {
     #[command(flatten)]
     backend: BackendArgs,
-    /// The stack's address and prefix length; for afpacket and tap one the kernel does not
-    /// use on that interface [pipe default: 192.0.2.2/24].
-    #[arg(long, value_name = "IP/PREFIX")]
-    addr: Option<String>,
-    /// Next hop for destinations outside the subnet.
-    #[arg(long, value_name = "IP")]
-    gateway: Option<Ipv4Addr>,
-    /// A permanent neighbour entry (repeatable).
-    #[arg(long, value_name = "IP=MAC")]
-    static_arp: Vec<String>,
-    /// Seconds a confirmed neighbour is used before a unicast refresh [default: 30].
-    #[arg(long, value_name = "SECS")]
-    arp_reachable: Option<f64>,
-    /// Seconds after its last confirmation that a neighbour entry is removed [default: 60].
-    #[arg(long, value_name = "SECS")]
-    arp_expire: Option<f64>,
+    #[command(flatten)]
+    stack: StackArgs,
     /// Ping this address from the stack.
     #[arg(long, value_name = "IP")]
     ping: Option<Ipv4Addr>,
@@ -71,150 +60,38 @@ struct Cli {
     /// Seconds between echo requests [default: 1; 0.2 for the pipe demo's peer].
     #[arg(long, value_name = "SECS")]
     interval: Option<f64>,
-    /// Stop after this many seconds (0 or absent: when the pings are done, else at SIGINT or
-    /// SIGTERM).
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
-    /// Print no per-second stats line.
-    #[arg(long)]
-    quiet: bool,
-    /// Never block when idle: spin on the RX ring (lowest latency, one CPU always busy).
-    #[arg(long)]
-    busy_poll: bool,
 }
 
 /// The command line, checked.
 struct Settings {
     backend: BackendArgs,
-    addr: Ipv4Addr,
-    prefix_len: u8,
-    gateway: Option<Ipv4Addr>,
-    static_arp: Vec<(Ipv4Addr, MacAddr)>,
-    reachable: Option<Duration>,
-    expire: Option<Duration>,
+    stack: StackSettings,
     ping: Option<Ipv4Addr>,
     count: u16,
     interval: Option<Duration>,
-    duration: Option<Duration>,
-    quiet: bool,
-    busy_poll: bool,
 }
 
 impl Settings {
     fn from_cli(cli: Cli) -> Result<Settings, String> {
-        let addr = match (&cli.addr, cli.backend.backend) {
-            (Some(a), _) => a.clone(),
-            (None, BackendKind::Pipe) => "192.0.2.2/24".to_string(),
-            (None, kind) => {
-                return Err(format!(
-                    "--backend {} needs --addr IP/PREFIX (an address the kernel does not use on that interface)",
-                    backend_name(kind)
-                ))
-            }
-        };
-        let (addr, prefix_len) = parse_cidr(&addr)?;
-        let static_arp = cli
-            .static_arp
-            .iter()
-            .map(|s| parse_static(s))
-            .collect::<Result<_, _>>()?;
+        let stack = StackSettings::from_args(&cli.stack, &cli.backend)?;
         let count = u16::try_from(cli.count)
             .ok()
             .filter(|&c| c > 0)
             .ok_or_else(|| format!("--count {} is not in 1..=65535", cli.count))?;
-        let duration = seconds("--duration", cli.duration)?.filter(|d| !d.is_zero());
-        if cli.ping == Some(addr) {
-            return Err(format!("--ping {addr} is the stack's own address"));
+        if cli.ping == Some(stack.addr) {
+            return Err(format!("--ping {} is the stack's own address", stack.addr));
+        }
+        if cli.backend.backend == BackendKind::Pipe {
+            peer_addr(stack.addr, stack.prefix_len)?;
         }
         Ok(Settings {
-            addr,
-            prefix_len,
-            gateway: cli.gateway,
-            static_arp,
-            reachable: seconds("--arp-reachable", cli.arp_reachable)?,
-            expire: seconds("--arp-expire", cli.arp_expire)?,
+            stack,
             ping: cli.ping,
             count,
             interval: seconds("--interval", cli.interval)?,
-            duration,
-            quiet: cli.quiet,
-            busy_poll: cli.busy_poll,
             backend: cli.backend,
         })
     }
-
-    /// `base` (addresses and the port's MAC and MTU) with the command line's settings.
-    fn iface_config(&self, mut base: IfaceConfig) -> IfaceConfig {
-        base.gateway = self.gateway;
-        base.arp.static_entries = self.static_arp.clone();
-        if let Some(r) = self.reachable {
-            base.arp.reachable = r;
-        }
-        if let Some(e) = self.expire {
-            base.arp.expire = e;
-        }
-        base
-    }
-}
-
-fn backend_name(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::Pipe => "pipe",
-        BackendKind::Afpacket => "afpacket",
-        BackendKind::Tap => "tap",
-    }
-}
-
-/// `a.b.c.d/len`; the prefix range itself is checked with the rest of the configuration.
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let bad = || format!("--addr {s:?}: expected IP/PREFIX, like 192.0.2.2/24");
-    let (ip, len) = s.split_once('/').ok_or_else(bad)?;
-    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-    let len: u32 = len.parse().map_err(|_| bad())?;
-    let len = u8::try_from(len).map_err(|_| format!("prefix length /{len} is not in 1..=32"))?;
-    Ok((ip, len))
-}
-
-/// `IP=MAC`, the MAC as six colon- or dash-separated hex octets.
-fn parse_static(s: &str) -> Result<(Ipv4Addr, MacAddr), String> {
-    let bad = || format!("--static-arp {s:?}: expected IP=MAC, like 192.0.2.9=02:00:00:00:00:09");
-    let (ip, mac) = s.split_once('=').ok_or_else(bad)?;
-    let ip = ip.parse().map_err(|_| bad())?;
-    let octets: Vec<u8> = mac
-        .split([':', '-'])
-        .map(|h| match h.len() {
-            1 | 2 => u8::from_str_radix(h, 16).ok(),
-            _ => None,
-        })
-        .collect::<Option<_>>()
-        .ok_or_else(bad)?;
-    let mac = MacAddr::from_bytes(&octets)
-        .filter(|_| octets.len() == 6)
-        .ok_or_else(bad)?;
-    Ok((ip, mac))
-}
-
-fn seconds(option: &str, v: Option<f64>) -> Result<Option<Duration>, String> {
-    v.map(|s| {
-        Duration::try_from_secs_f64(s)
-            .map_err(|_| format!("{option} {s}: not a number of seconds (0 or more)"))
-    })
-    .transpose()
-}
-
-/// SIGINT and SIGTERM end the run cleanly (final stats and ARP table).
-fn install_signal_handlers() {
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop_flag()) {
-            eprintln!("ipstack: cannot handle signal {sig}: {e}");
-        }
-    }
-}
-
-/// The flag the signal handlers set, shared with the run loop.
-fn stop_flag() -> std::sync::Arc<AtomicBool> {
-    static FLAG: std::sync::OnceLock<std::sync::Arc<AtomicBool>> = std::sync::OnceLock::new();
-    FLAG.get_or_init(Default::default).clone()
 }
 
 /// The stack's own pings (`--ping`). Replies are counted with the ICMP layer's
@@ -325,16 +202,16 @@ struct Peer {
 
 impl Peer {
     fn new(mut port: PipePort, s: &Settings) -> Result<Peer, String> {
-        let ip = peer_addr(s.addr, s.prefix_len)?;
+        let ip = peer_addr(s.stack.addr, s.stack.prefix_len)?;
         let mac = MacAddr(port.caps().mac);
-        println!("peer {ip} ({mac}): who has {}?", s.addr);
-        inject(&mut port, &arp_request(mac, ip, s.addr));
+        println!("peer {ip} ({mac}): who has {}?", s.stack.addr);
+        inject(&mut port, &arp_request(mac, ip, s.stack.addr));
         let now = Instant::now();
         Ok(Peer {
             port,
             mac,
             ip,
-            stack_ip: s.addr,
+            stack_ip: s.stack.addr,
             stack_mac: None,
             count: s.count,
             interval: s.interval.unwrap_or(Duration::from_secs_f64(DEMO_INTERVAL)),
@@ -469,28 +346,6 @@ impl Peer {
     }
 }
 
-/// Another host address of the subnet for the pipe demo's peer: the first that is not ours.
-fn peer_addr(addr: Ipv4Addr, prefix_len: u8) -> Result<Ipv4Addr, String> {
-    let a = u32::from(addr);
-    let peer = match prefix_len {
-        32 => {
-            return Err(
-                "the pipe demo's peer needs a subnet with room for it (/31 or shorter)".into(),
-            )
-        }
-        31 => a ^ 1,
-        p => {
-            let net = a & (u32::MAX << (32 - u32::from(p)));
-            if net + 1 == a {
-                net + 2
-            } else {
-                net + 1
-            }
-        }
-    };
-    Ok(Ipv4Addr::from(peer))
-}
-
 fn print_arp_table(stack: &Stack<()>, now: nmio::Instant) {
     let arp = stack.iface().arp();
     println!("arp table: {} entries", arp.len());
@@ -523,41 +378,23 @@ impl PortUser for Run {
 
     fn run<P: Port + Send + 'static>(self, port: P, peer: Option<PipePort>) -> Self::Output {
         let s = self.0;
-        let cfg = s.iface_config(IfaceConfig::for_port(port.caps(), s.addr, s.prefix_len));
+        let cfg = s.stack.iface_config_for(port.caps());
         let mut stack = Stack::new(cfg, (), MonotonicClock.now()).map_err(|e| e.to_string())?;
-        let gateway = s
-            .gateway
-            .map(|g| format!(", gateway {g}"))
-            .unwrap_or_default();
-        let iface = match s.backend.iface.as_str() {
-            "" => String::new(),
-            name => format!(" {name}"),
-        };
         eprintln!(
-            "ipstack: up on {}{iface}, mac {}, {}/{}{gateway}",
-            backend_name(s.backend.backend),
-            stack.iface().mac(),
-            s.addr,
-            s.prefix_len,
+            "ipstack: {}",
+            s.stack.describe(&s.backend, stack.iface().mac())
         );
         let mut peer = peer.map(|p| Peer::new(p, &s)).transpose()?;
         let interval = s.interval.unwrap_or(Duration::from_secs(1));
         let mut pinger = s
             .ping
             .map(|dst| Pinger::new(dst, s.count, interval, &stack));
-        let loop_cfg = LoopConfig {
-            idle_block: if s.busy_poll {
-                None
-            } else {
-                LoopConfig::default().idle_block
-            },
-            ..LoopConfig::default()
-        };
+        let loop_cfg = s.stack.loop_config();
         let mut ev = EventLoop::new(port, MonotonicClock, loop_cfg);
         stack.start_on(&mut ev);
 
         let start = Instant::now();
-        let end = s.duration.map(|d| start + d);
+        let end = s.stack.duration.map(|d| start + d);
         let active = peer.is_some() || pinger.is_some();
         let mut last_stats = start;
         let stop = stop_flag();
@@ -583,7 +420,7 @@ impl PortUser for Run {
             if let Some(p) = &mut peer {
                 p.poll();
             }
-            if !s.quiet && last_stats.elapsed() >= Duration::from_secs(1) {
+            if !s.stack.quiet && last_stats.elapsed() >= Duration::from_secs(1) {
                 eprintln!("{}", stack.stats());
                 last_stats = Instant::now();
             }
@@ -606,32 +443,13 @@ impl PortUser for Run {
 }
 
 fn run(s: Settings) -> Result<(), String> {
-    // Check the settings before touching the backend, so a mistake in them is reported as
-    // such even where the backend could not be opened (the MAC is the port's, later).
-    let placeholder = IfaceConfig::new(MacAddr([0x02, 0, 0, 0, 0, 1]), s.addr, s.prefix_len);
-    s.iface_config(placeholder)
-        .validate()
-        .map_err(|e| e.to_string())?;
-    if s.backend.backend == BackendKind::Pipe {
-        peer_addr(s.addr, s.prefix_len)?;
-    }
-    install_signal_handlers();
+    install_signal_handlers("ipstack");
     let backend = s.backend.clone();
     open(&backend, Run(s))?
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        // --help and --version.
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            let text = e.to_string();
-            let line = text.lines().next().unwrap_or("bad arguments");
-            eprintln!("ipstack: {}", line.strip_prefix("error: ").unwrap_or(line));
-            std::process::exit(2);
-        }
-    };
+    let cli: Cli = parse_or_exit("ipstack");
     if let Err(e) = Settings::from_cli(cli).and_then(run) {
         eprintln!("ipstack: {e}");
         std::process::exit(1);
