@@ -147,7 +147,7 @@ impl Net {
         assert_eq!(out.len(), 1);
     }
 
-    fn from_peer(&self, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    fn query(&self, dst_port: u16, payload: &[u8]) -> Vec<u8> {
         udp_frame(
             self.peer_mac,
             self.our_mac,
@@ -177,7 +177,7 @@ fn set_udp_checksum(frame: &mut [u8], c: u16) {
 fn datagram_to_a_bound_port_is_delivered_and_echoed_byte_exact() {
     let mut n = net();
     n.introduce();
-    let out = n.exchange(&n.from_peer(ECHO, b"hello"));
+    let out = n.exchange(&n.query(ECHO, b"hello"));
     assert_eq!(out.len(), 1);
     let r = parse_udp(&out[0]).unwrap();
     assert!(r.checksums_ok);
@@ -202,7 +202,7 @@ fn empty_and_largest_datagrams_round_trip() {
     n.introduce();
     for len in [0usize, 1, 17, 1471, 1472] {
         let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-        let out = n.exchange(&n.from_peer(ECHO, &payload));
+        let out = n.exchange(&n.query(ECHO, &payload));
         assert_eq!(out.len(), 1, "len {len}");
         let r = parse_udp(&out[0]).unwrap();
         assert!(r.checksums_ok, "len {len}");
@@ -214,7 +214,7 @@ fn empty_and_largest_datagrams_round_trip() {
 fn zero_checksum_is_accepted_by_default() {
     let mut n = net();
     n.introduce();
-    let mut f = n.from_peer(ECHO, b"no checksum");
+    let mut f = n.query(ECHO, b"no checksum");
     set_udp_checksum(&mut f, 0);
     let out = n.exchange(&f);
     assert_eq!(out.len(), 1);
@@ -228,7 +228,7 @@ fn zero_checksum_is_accepted_by_default() {
 fn zero_checksum_is_dropped_when_configured_to_refuse() {
     let mut n = net_with(PrepMode::Memcpy, |_, _, u| u.accept_zero_checksum = false);
     n.introduce();
-    let mut f = n.from_peer(ECHO, b"no checksum");
+    let mut f = n.query(ECHO, b"no checksum");
     set_udp_checksum(&mut f, 0);
     assert!(n.exchange(&f).is_empty());
     assert_eq!(n.udp().rx_no_checksum_refused, 1);
@@ -240,7 +240,7 @@ fn bad_checksum_is_dropped_and_counted_without_icmp() {
     let mut n = net();
     n.introduce();
     for port in [ECHO, 9999] {
-        let mut f = n.from_peer(port, b"corrupt");
+        let mut f = n.query(port, b"corrupt");
         f[42] ^= 0x40; // the first payload byte (the frame is padded to 60 after it)
         assert!(n.exchange(&f).is_empty(), "port {port}");
     }
@@ -254,10 +254,10 @@ fn truncated_and_bad_length_datagrams_are_dropped() {
     let mut n = net();
     n.introduce();
     // Length field beyond the IP payload.
-    let mut long = n.from_peer(ECHO, b"abcd");
+    let mut long = n.query(ECHO, b"abcd");
     long[38..40].copy_from_slice(&20u16.to_be_bytes());
     // Length field below the header.
-    let mut short = n.from_peer(ECHO, b"abcd");
+    let mut short = n.query(ECHO, b"abcd");
     short[38..40].copy_from_slice(&7u16.to_be_bytes());
     // Fewer than 8 bytes of UDP at all.
     let runt = ipv4_frame(
@@ -295,7 +295,7 @@ fn bytes_after_the_udp_length_are_not_delivered() {
 fn closed_port_gets_icmp_port_unreachable_quoting_the_datagram() {
     let mut n = net();
     n.introduce();
-    let f = n.from_peer(9999, b"anyone?");
+    let f = n.query(9999, b"anyone?");
     let out = n.exchange(&f);
     assert_eq!(out.len(), 1);
     let (ip, icmp, data) = parse_icmp(&out[0]).unwrap();
@@ -317,7 +317,7 @@ fn closed_port_gets_icmp_port_unreachable_quoting_the_datagram() {
 fn port_unreachables_are_rate_limited() {
     let mut n = net();
     n.introduce();
-    let frames: Vec<Vec<u8>> = (0..80).map(|_| n.from_peer(9999, b"flood")).collect();
+    let frames: Vec<Vec<u8>> = (0..80).map(|_| n.query(9999, b"flood")).collect();
     let out = n.exchange_all(&frames);
     let burst = IfaceConfig::new(n.our_mac, US, 24).icmp_burst as usize;
     assert_eq!(
@@ -332,7 +332,7 @@ fn port_unreachables_are_rate_limited() {
     );
     // Tokens come back with time.
     n.clock.advance(Duration::from_millis(10));
-    assert!(!n.exchange(&n.from_peer(9999, b"later")).is_empty());
+    assert!(!n.exchange(&n.query(9999, b"later")).is_empty());
 }
 
 #[test]
@@ -375,7 +375,7 @@ fn broadcast_to_a_bound_port_is_delivered_and_answered_from_our_address() {
 fn destination_port_zero_is_dropped_without_icmp() {
     let mut n = net();
     n.introduce();
-    assert!(n.exchange(&n.from_peer(0, b"zero")).is_empty());
+    assert!(n.exchange(&n.query(0, b"zero")).is_empty());
     assert_eq!(n.udp().rx_dst_port_zero, 1);
 }
 
@@ -457,7 +457,7 @@ fn a_burst_of_replies_leaves_in_one_kick() {
     let mut n = net();
     n.introduce();
     let before = n.ev.stats().port.tx_kicks;
-    let frames: Vec<Vec<u8>> = (0..32u8).map(|i| n.from_peer(ECHO, &[i; 100])).collect();
+    let frames: Vec<Vec<u8>> = (0..32u8).map(|i| n.query(ECHO, &[i; 100])).collect();
     let out = n.exchange_all(&frames);
     assert_eq!(out.len(), 32);
     for (i, f) in out.iter().enumerate() {
@@ -475,7 +475,7 @@ fn a_burst_of_replies_leaves_in_one_kick() {
 fn reply_to_an_unknown_neighbour_is_held_until_arp_answers() {
     let mut n = net();
     // No introduction: the stack must resolve the peer first.
-    let out = n.exchange(&n.from_peer(ECHO, b"who are you"));
+    let out = n.exchange(&n.query(ECHO, b"who are you"));
     assert_eq!(out.len(), 1);
     let a = parse_arp(&out[0]).expect("an ARP request first");
     assert_eq!((a.op, a.target_ip), (ArpOp::Request, PEER));
@@ -496,7 +496,7 @@ fn prepared_answers(mode: PrepMode) {
     // Two clients in turn: the second reply must carry none of the first one's fields.
     let other_mac = MacAddr([2, 0, 0, 0, 0, 0x77]);
     n.exchange(&arp_request(other_mac, OTHER, US));
-    let q1 = n.from_peer(PREPARED, b"AB?");
+    let q1 = n.query(PREPARED, b"AB?");
     let q2 = udp_frame(
         other_mac,
         n.our_mac,
@@ -544,7 +544,7 @@ fn prepared_answers_are_rewritten_per_client_in_precopy_mode() {
 fn prepared_answer_to_an_unknown_neighbour_is_held_by_copy() {
     for mode in [PrepMode::Memcpy, PrepMode::PreCopy] {
         let mut n = net_with(mode, |_, _, _| {});
-        let out = n.exchange(&n.from_peer(PREPARED, b"XY"));
+        let out = n.exchange(&n.query(PREPARED, b"XY"));
         assert!(parse_arp(&out[0]).is_some());
         assert_eq!(n.udp().tx_prepared_held, 1);
         let out = n.exchange(&arp_reply(n.peer_mac, PEER, n.our_mac, US));
