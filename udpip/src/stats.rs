@@ -52,6 +52,19 @@ eth::counters! {
     }
 }
 
+impl UdpStats {
+    /// Datagrams dropped on receive, all reasons together. Every datagram received is
+    /// either delivered or dropped: `rx_datagrams == rx_delivered + rx_dropped()`.
+    pub fn rx_dropped(&self) -> u64 {
+        self.rx_truncated
+            + self.rx_bad_length
+            + self.rx_bad_checksum
+            + self.rx_no_checksum_refused
+            + self.rx_dst_port_zero
+            + self.rx_no_port
+    }
+}
+
 impl fmt::Display for UdpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;

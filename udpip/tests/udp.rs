@@ -66,7 +66,7 @@ impl UdpApp for App {
             ECHO => out.reply(&d, d.payload),
             _ => {
                 let p = self.prepared.unwrap();
-                let id = [d.payload[0], d.payload[1]];
+                let id = [0, 1].map(|i| d.payload.get(i).copied().unwrap_or(0));
                 out.send_prepared(&p, d.src, &[Patch::new(0, &id)], self.mode)
             }
         };
@@ -571,4 +571,56 @@ fn prepared_sends_with_bad_patches_are_refused() {
     });
     assert_eq!(st, SendStatus::Dropped);
     assert_eq!(n.udp().tx_bad_patch, 1);
+}
+
+// ---- hostile input ----------------------------------------------------------------------
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A UDP segment that is mostly well-formed, with one field or the payload mangled.
+    fn segment() -> impl Strategy<Value = (Vec<u8>, u8, u16)> {
+        (
+            proptest::collection::vec(any::<u8>(), 0..64),
+            0u8..6,
+            any::<u16>(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Arbitrary datagrams (valid, bad lengths, bad checksums, zero checksums, closed
+        /// and bound ports, raw garbage) never panic, and each is either delivered or
+        /// counted under one drop reason.
+        #[test]
+        fn every_datagram_is_delivered_or_counted(cases in proptest::collection::vec(segment(), 1..20)) {
+            let mut n = net();
+            n.introduce();
+            let mut frames = Vec::new();
+            for (payload, how, v) in &cases {
+                let port = [ECHO, PREPARED, *v, 0][usize::from(*v % 4)];
+                let mut f = n.query(port, payload);
+                match how {
+                    0 => {}
+                    1 => f[38..40].copy_from_slice(&v.to_be_bytes()), // length field
+                    2 => f[40..42].copy_from_slice(&v.to_be_bytes()), // checksum field
+                    3 => set_udp_checksum(&mut f, 0),
+                    4 => {
+                        // Raw bytes where the UDP header should be.
+                        let seg: Vec<u8> = payload.iter().map(|b| b ^ (*v as u8)).collect();
+                        f = ipv4_frame(n.peer_mac, n.our_mac, PEER, US, IpProtocol::UDP, &seg);
+                    }
+                    _ => f[34..36].copy_from_slice(&v.to_be_bytes()), // source port
+                }
+                frames.push(f);
+            }
+            n.exchange_all(&frames);
+            let s = n.udp();
+            prop_assert_eq!(s.rx_datagrams, cases.len() as u64);
+            prop_assert_eq!(s.rx_datagrams, s.rx_delivered + s.rx_dropped());
+            prop_assert_eq!(s.rx_delivered, n.app().received.len() as u64);
+        }
+    }
 }
