@@ -1,15 +1,16 @@
-//! The udp-echo server on the afpacket backend against the Linux kernel's UDP sockets
-//! (root, a namespace with a veth pair): 10,000 datagrams of every size from 0 to 1472
-//! bytes come back byte for byte with none lost, and a datagram to a closed port makes the
-//! kernel client's connected socket report ECONNREFUSED (our ICMP port unreachable).
+//! The udp-echo server against the Linux kernel's UDP sockets (root, a private namespace):
+//! 10,000 datagrams of every size from 0 to 1472 bytes come back byte for byte with none
+//! lost, and a datagram to a closed port makes the kernel client's connected socket report
+//! ECONNREFUSED (our ICMP port unreachable).
+//!
+//! - afpacket: a veth pair; the server owns one end, the kernel's address is on the other.
+//! - tap: the server creates a TAP device; the kernel's address is on it.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tests::netns::{require_root, NetNs};
 
-const SERVER: &str = "10.91.3.2";
-const KERNEL: &str = "10.91.3.1/24";
 const COUNT: u32 = 10_000;
 /// The whole exchange must finish within this (it takes about a second here).
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
@@ -52,33 +53,81 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> (bool, String) {
     (out.status.success(), text)
 }
 
+#[derive(Clone, Copy)]
+enum Backend {
+    AfPacket,
+    Tap,
+}
+
+impl Backend {
+    /// A /24 no other test uses: 10.91.3.0/24 (afpacket), 10.91.4.0/24 (tap).
+    fn subnet(self) -> u8 {
+        match self {
+            Backend::AfPacket => 3,
+            Backend::Tap => 4,
+        }
+    }
+}
+
 #[test]
-fn kernel_sockets_exchange_10000_datagrams_with_the_echo_server() {
-    let test = "kernel_sockets_exchange_10000_datagrams_with_the_echo_server";
+fn kernel_sockets_exchange_10000_datagrams_with_the_echo_server_on_afpacket() {
+    exchange_with_the_kernel(
+        "kernel_sockets_exchange_10000_datagrams_with_the_echo_server_on_afpacket",
+        Backend::AfPacket,
+    );
+}
+
+#[test]
+fn kernel_sockets_exchange_10000_datagrams_with_the_echo_server_on_tap() {
+    exchange_with_the_kernel(
+        "kernel_sockets_exchange_10000_datagrams_with_the_echo_server_on_tap",
+        Backend::Tap,
+    );
+}
+
+fn exchange_with_the_kernel(test: &str, backend: Backend) {
     if !require_root(test, &["ip", "ethtool", "python3"]) {
         return;
     }
+    let server_ip = format!("10.91.{}.2", backend.subnet());
+    let kernel_cidr = format!("10.91.{}.1/24", backend.subnet());
     let ns = NetNs::new("udpecho").unwrap();
-    ns.veth_pair("ueths0", "uethk0").unwrap();
-    ns.exec(&["ip", "addr", "add", KERNEL, "dev", "uethk0"])
-        .unwrap();
+    let (kind, dev) = match backend {
+        Backend::AfPacket => {
+            ns.veth_pair("ueths0", "uethk0").unwrap();
+            ns.exec(&["ip", "addr", "add", &kernel_cidr, "dev", "uethk0"])
+                .unwrap();
+            ("afpacket", "ueths0")
+        }
+        Backend::Tap => ("tap", "uetap0"),
+    };
     let mut server = Server(
         Command::new("ip")
             .args(["netns", "exec", ns.name()])
             .arg(env!("CARGO_BIN_EXE_udp-echo"))
-            .args(["--backend", "afpacket", "--iface", "ueths0"])
-            .args(["--addr", &format!("{SERVER}/24"), "--port", "7"])
+            .args(["--backend", kind, "--iface", dev])
+            .args(["--addr", &format!("{server_ip}/24"), "--port", "7"])
             .args(["--duration", "120", "--quiet"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start udp-echo"),
     );
+    if let Backend::Tap = backend {
+        // The server creates the device; the kernel's address goes on it once it exists.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ns.exec(&["ip", "link", "show", dev]).is_err() {
+            assert!(Instant::now() < deadline, "the TAP device never appeared");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ns.exec(&["ip", "addr", "add", &kernel_cidr, "dev", dev])
+            .unwrap();
+    }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/udp_kernel_client.py");
     let (ok, client) = run_bounded(
         Command::new("ip")
             .args(["netns", "exec", ns.name(), "python3", script])
-            .args([SERVER, "7", &COUNT.to_string(), "32", "9"]),
+            .args([&server_ip, "7", &COUNT.to_string(), "32", "9"]),
         CLIENT_LIMIT,
     );
     // Stop the server cleanly for its final counters.
