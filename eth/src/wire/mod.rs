@@ -37,6 +37,9 @@ pub enum WireError {
     BadLength,
     /// The Internet checksum does not verify.
     BadChecksum,
+    /// A header option is malformed (length below 2, running past the header, or the wrong
+    /// length for its kind).
+    BadOption,
     /// Well-formed but outside what this stack speaks (the string says what).
     Unsupported(&'static str),
 }
@@ -49,6 +52,7 @@ impl fmt::Display for WireError {
             WireError::BadHeaderLen => f.write_str("bad header length"),
             WireError::BadLength => f.write_str("bad length field"),
             WireError::BadChecksum => f.write_str("bad checksum"),
+            WireError::BadOption => f.write_str("malformed option"),
             WireError::Unsupported(what) => write!(f, "unsupported {what}"),
         }
     }
