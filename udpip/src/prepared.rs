@@ -159,10 +159,9 @@ impl PreparedDatagram {
 
 /// Rewrite a prepared frame (as built by [`PreparedDatagram::new`]) for one send: the
 /// destination MAC, the IPv4 identification and destination, the UDP destination port and
-/// `patches`, with incremental checksum updates (RFC 1624 eqn. 3). Patches must lie inside
-/// the payload ([`PreparedDatagram::patches_fit`]); one that does not, or a frame too
-/// short to be a prepared datagram, leaves the frame unchanged past what was already done
-/// and returns `false`.
+/// `patches`, with incremental checksum updates (RFC 1624 eqn. 3). A patch outside the
+/// payload, or a frame too short to be a prepared datagram, leaves the frame untouched and
+/// returns `false`.
 #[inline]
 pub fn rewrite(
     frame: &mut [u8],
@@ -171,7 +170,13 @@ pub fn rewrite(
     dst: SocketAddrV4,
     patches: &[Patch<'_>],
 ) -> bool {
-    if frame.len() < PAYLOAD_AT {
+    let payload_len = frame.len().saturating_sub(PAYLOAD_AT);
+    let fits = |p: &Patch<'_>| {
+        p.offset
+            .checked_add(p.bytes.len())
+            .is_some_and(|end| end <= payload_len)
+    };
+    if frame.len() < PAYLOAD_AT || !patches.iter().all(fits) {
         return false;
     }
     EthernetFrame::new_unchecked(&mut *frame).set_dst(dst_mac);
@@ -195,15 +200,7 @@ pub fn rewrite(
     let mut c = c;
     let payload = &mut seg[UDP_LEN..];
     for p in patches {
-        let Some(span) = p
-            .offset
-            .checked_add(p.bytes.len())
-            .filter(|&end| end <= payload.len())
-            .map(|end| p.offset..end)
-        else {
-            return false;
-        };
-        c = patch_bytes(c, payload, span.start, p.bytes);
+        c = patch_bytes(c, payload, p.offset, p.bytes);
     }
     // RFC 768: a computed zero is sent as all ones.
     UdpPacket::new_unchecked(&mut *seg).set_checksum(if c == 0 { 0xFFFF } else { c });
