@@ -12,16 +12,7 @@ fn ipstack(args: &[&str]) -> Output {
 
 /// Assert a failed run printed exactly one line on stderr, containing `want`.
 fn one_error_line(out: &Output, want: &str) {
-    assert!(!out.status.success(), "should fail");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected, got {err:?}");
-    assert!(lines[0].starts_with("ipstack: "), "{:?}", lines[0]);
-    assert!(
-        lines[0].contains(want),
-        "{:?} should contain {want:?}",
-        lines[0]
-    );
+    tests::cli::one_error_line(out, "ipstack: ", want);
 }
 
 #[test]
