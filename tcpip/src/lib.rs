@@ -32,9 +32,14 @@
 //! assert_eq!(seg.seq() + seg.segment_len() as u32, Seq(0));
 //! ```
 
+pub mod assembler;
+pub mod cc;
 pub mod isn;
+pub mod ringbuf;
+pub mod rtt;
 pub mod seq;
 pub mod siphash;
+pub mod table;
 pub mod wire;
 
 pub use eth;
