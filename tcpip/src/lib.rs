@@ -34,11 +34,13 @@
 
 pub mod assembler;
 pub mod cc;
+pub mod config;
 pub mod isn;
 pub mod ringbuf;
 pub mod rtt;
 pub mod seq;
 pub mod siphash;
+pub mod stats;
 pub mod table;
 pub mod wire;
 
