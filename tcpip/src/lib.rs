@@ -39,6 +39,7 @@ pub mod isn;
 pub mod ringbuf;
 pub mod rtt;
 pub mod seq;
+pub mod sink;
 pub mod siphash;
 pub mod stats;
 pub mod table;
