@@ -36,6 +36,7 @@ pub mod assembler;
 pub mod cc;
 pub mod config;
 pub mod isn;
+pub mod reset;
 pub mod ringbuf;
 pub mod rtt;
 pub mod seq;
