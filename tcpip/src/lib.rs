@@ -32,6 +32,7 @@
 //! assert_eq!(seg.seq() + seg.segment_len() as u32, Seq(0));
 //! ```
 
+pub mod accept;
 pub mod assembler;
 pub mod cc;
 pub mod config;
