@@ -6,8 +6,25 @@ use std::ops::AddAssign;
 /// Declares a plain struct of `u64` counters with `AddAssign`, `fields()` (name, value
 /// pairs in declaration order) and `write_nonzero` (the non-zero ones as `prefix.name=v`).
 /// Every layer of the stack declares its `Stats` with it, so they print alike.
+///
+/// With `display "prefix",` first, it also implements `Display`: the non-zero counters as
+/// `prefix.name=value`, or `(all zero)`.
 #[macro_export]
 macro_rules! counters {
+    (display $prefix:literal, $(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident,)* }) => {
+        $crate::counters! { $(#[$doc])* $name { $($(#[$fdoc])* $field,)* } }
+
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let mut first = true;
+                self.write_nonzero(f, $prefix, &mut first)?;
+                if first {
+                    f.write_str("(all zero)")?;
+                }
+                Ok(())
+            }
+        }
+    };
     ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident,)* }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,9 +1,8 @@
 //! TCP counters: every segment dropped is counted under exactly one reason, and every
 //! abnormal event (resets, retransmissions, cookies, timeouts) has a counter of its own.
 
-use std::fmt;
-
 eth::counters! {
+    display "tcp",
     /// Counters of one TCP instance.
     TcpStats {
         /// Segments handed to TCP by the IPv4 layer.
@@ -117,17 +116,6 @@ impl TcpStats {
             + self.rx_bad_options
             + self.rx_bad_flags
             + self.rx_broadcast
-    }
-}
-
-impl fmt::Display for TcpStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        self.write_nonzero(f, "tcp", &mut first)?;
-        if first {
-            f.write_str("(all zero)")?;
-        }
-        Ok(())
     }
 }
 

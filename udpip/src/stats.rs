@@ -1,8 +1,7 @@
 //! UDP counters: every datagram dropped is counted under exactly one reason.
 
-use std::fmt;
-
 eth::counters! {
+    display "udp",
     /// Counters of the UDP layer.
     UdpStats {
         /// Datagrams handed to UDP by the IPv4 layer.
@@ -62,17 +61,6 @@ impl UdpStats {
             + self.rx_no_checksum_refused
             + self.rx_dst_port_zero
             + self.rx_no_port
-    }
-}
-
-impl fmt::Display for UdpStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        self.write_nonzero(f, "udp", &mut first)?;
-        if first {
-            f.write_str("(all zero)")?;
-        }
-        Ok(())
     }
 }
 
