@@ -27,6 +27,7 @@
 
 use crate::seq::Seq;
 use crate::siphash::{siphash24, Key};
+use crate::table::FourTuple;
 use nmio::Instant;
 use std::net::SocketAddrV4;
 
@@ -154,12 +155,7 @@ fn period(now: Instant) -> u64 {
 }
 
 fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4) -> [u8; 12] {
-    let mut b = [0u8; 12];
-    b[..4].copy_from_slice(&local.ip().octets());
-    b[4..6].copy_from_slice(&local.port().to_be_bytes());
-    b[6..10].copy_from_slice(&remote.ip().octets());
-    b[10..].copy_from_slice(&remote.port().to_be_bytes());
-    b
+    FourTuple { local, remote }.bytes()
 }
 
 #[cfg(test)]

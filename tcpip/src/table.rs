@@ -56,7 +56,7 @@ impl FourTuple {
     /// The 12 bytes hashed: local address, local port, remote address, remote port, in
     /// network byte order.
     #[inline]
-    fn bytes(&self) -> [u8; 12] {
+    pub fn bytes(&self) -> [u8; 12] {
         let mut b = [0u8; 12];
         b[..4].copy_from_slice(&self.local.ip().octets());
         b[4..6].copy_from_slice(&self.local.port().to_be_bytes());
