@@ -33,18 +33,32 @@
 //! ```
 
 pub mod accept;
+pub mod app;
 pub mod assembler;
 pub mod cc;
 pub mod config;
+pub mod endpoint;
+pub mod frame;
 pub mod isn;
+pub mod prepared;
 pub mod reset;
 pub mod ringbuf;
 pub mod rtt;
 pub mod seq;
 pub mod sink;
 pub mod siphash;
+pub mod stack;
 pub mod stats;
 pub mod table;
+pub mod tcb;
 pub mod wire;
+
+pub use app::{Conn, SendError, TcpApp};
+pub use config::TcpConfig;
+pub use endpoint::{TcpCore, TcpError};
+pub use prepared::ObjectId;
+pub use stack::Tcp;
+pub use table::Handle;
+pub use tcb::{CloseReason, State};
 
 pub use eth;

@@ -5,6 +5,8 @@
 //! TX slot; a program that uses the core on its own (tests, another I/O layer) can collect
 //! the segments with [`VecSink`].
 
+use crate::prepared::{ObjectId, PreparedObject};
+use crate::wire::{TcpPacket, TcpRepr};
 use std::net::Ipv4Addr;
 
 /// Largest TCP header; the core asks a sink for at most this plus one MSS of payload.
@@ -26,6 +28,48 @@ pub trait SegmentSink {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool;
+
+    /// Queue segment `segment` of the prepared object `id` with `header` (whose
+    /// `payload_len` is that segment's length). The default copies the payload behind the
+    /// header through [`send`](Self::send) and checksums the header only, with the
+    /// segment's precomputed payload sum; a sink holding the object's frames in its port
+    /// (the stack) sends those instead, rewriting the per-connection fields.
+    fn send_prepared(
+        &mut self,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        header: &TcpRepr,
+        id: ObjectId,
+        object: &PreparedObject,
+        segment: usize,
+    ) -> bool {
+        let _ = id;
+        send_prepared_by_copy(self, local, remote, header, object, segment)
+    }
+}
+
+/// Send segment `segment` of `object` behind `header` through [`SegmentSink::send`]: the
+/// payload is copied and only the header is checksummed, with the segment's precomputed
+/// payload sum.
+pub fn send_prepared_by_copy<S: SegmentSink + ?Sized>(
+    sink: &mut S,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    header: &TcpRepr,
+    object: &PreparedObject,
+    segment: usize,
+) -> bool {
+    let payload = object.segment(segment);
+    if header.payload_len != payload.len() {
+        return false;
+    }
+    let sum = object.segment_sum(segment);
+    let h = header.header_len();
+    sink.send(local, remote, h + payload.len(), |buf| {
+        buf[h..h + payload.len()].copy_from_slice(payload);
+        header.emit_header_summed(&mut TcpPacket::new_unchecked(&mut *buf), local, remote, sum);
+        h + payload.len()
+    })
 }
 
 /// A sink that keeps every segment in memory, for tests and for programs driving the core

@@ -31,6 +31,11 @@ eth::counters! {
         rx_paws,
         /// Dropped: ACK of data never sent, or too old (RFC 5961 5.2).
         rx_bad_ack,
+        /// Dropped: no ACK bit on a segment that needs one (RFC 9293 3.10.7.4 fifth), or no
+        /// SYN, ACK or RST at all to a listener or in SYN-SENT.
+        rx_no_ack,
+        /// Resets that reached no connection (dropped, never answered).
+        rx_rst_no_connection,
         /// Resets accepted (connection closed).
         rx_rst,
         /// Resets in the window but not exactly at RCV.NXT: answered with a challenge ACK

@@ -1,0 +1,980 @@
+//! [`TcpCore`]: the sans-IO TCP of one core. Segments and a timestamp in, segments out into
+//! a [`SegmentSink`], application events through [`TcpApp`].
+//!
+//! It owns the connection table ([`Table`], sized at start-up), the listeners, one timer
+//! wheel for every connection's timers (a TCB keeps its earliest deadline in the wheel under
+//! its [`Handle`] token), the ISN and SYN-cookie keys, the prepared objects, and recycled
+//! buffers. Nothing in it allocates per segment; buffers are taken on first need and
+//! recycled when connections end. No clock: every call takes `now`.
+//!
+//! ```
+//! use nmio::Instant;
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use tcpip::sink::VecSink;
+//! use tcpip::{Conn, TcpApp, TcpConfig, TcpCore};
+//!
+//! /// Answers every request with "hello" and closes.
+//! struct Hello;
+//! impl TcpApp for Hello {
+//!     fn on_data(&mut self, conn: &mut Conn<'_>, _request: &[u8]) {
+//!         conn.send(b"hello");
+//!         conn.close();
+//!     }
+//! }
+//!
+//! let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+//! let mut server = TcpCore::new(TcpConfig::default(), Instant::ZERO).unwrap();
+//! let mut client = TcpCore::new(TcpConfig::default(), Instant::ZERO).unwrap();
+//! server.listen(80).unwrap();
+//!
+//! // Wire the two cores together by hand: whatever one sends, the other receives.
+//! let (mut to_server, mut to_client) = (VecSink::new(64), VecSink::new(64));
+//! let h = client
+//!     .connect(Instant::ZERO, SocketAddrV4::new(b, 0), SocketAddrV4::new(a, 80), &mut to_server)
+//!     .unwrap();
+//! client.act(Instant::ZERO, h, &mut (), &mut to_server, |c| c.send(b"GET /"));
+//! for _ in 0..10 {
+//!     for (src, dst, seg) in to_server.drain() {
+//!         server.on_segment(Instant::ZERO, src, dst, &seg, &mut Hello, &mut to_client);
+//!     }
+//!     for (src, dst, seg) in to_client.drain() {
+//!         client.on_segment(Instant::ZERO, src, dst, &seg, &mut (), &mut to_server);
+//!     }
+//! }
+//! assert_eq!(server.stats().accepted, 1);
+//! assert_eq!(client.stats().rx_bytes, 5);
+//! ```
+
+use crate::app::{Conn, TcpApp, TxPool};
+use crate::cc::CcKind;
+use crate::config::{ConfigError, TcpConfig};
+use crate::isn::{IsnGenerator, SynCookies};
+use crate::prepared::{ObjectId, PreparedObject};
+use crate::reset::reset_for;
+use crate::ringbuf::RingBuf;
+use crate::sink::SegmentSink;
+use crate::siphash::Key;
+use crate::stats::TcpStats;
+use crate::table::{FourTuple, Handle, InsertError, Table};
+use crate::tcb::{CloseReason, Env, Events, PeerSyn, State, Tcb};
+use crate::wire::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+use eth::ratelimit::TokenBucket;
+use eth::wire::WireError;
+use nmio::{Instant, TimerWheel};
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// RFC 5961 7: challenge ACKs per second, all connections together (Linux's old
+/// `tcp_challenge_ack_limit` default was 1000).
+const CHALLENGE_ACKS_PER_SEC: u32 = 1000;
+/// Out-of-order reassembly rings in use at once, all connections together (each
+/// `recv_window` bytes); segments beyond that are dropped and counted.
+const DEFAULT_REASSEMBLY_RINGS: usize = 256;
+/// First ephemeral port (RFC 6335).
+const EPHEMERAL: u16 = 49152;
+
+/// A listening port.
+#[derive(Clone, Copy, Debug)]
+struct Listener {
+    port: u16,
+    cc: CcKind,
+}
+
+/// Why a listen or connect failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpError {
+    /// Port 0, or already listening.
+    BadPort,
+    /// The connection table is full.
+    TableFull,
+    /// No free ephemeral port for this destination.
+    NoPort,
+    /// The four-tuple is in use.
+    InUse,
+}
+
+impl fmt::Display for TcpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpError::BadPort => "tcp: port 0 or already listening",
+            TcpError::TableFull => "tcp: connection table full",
+            TcpError::NoPort => "tcp: no free ephemeral port",
+            TcpError::InUse => "tcp: address and port pair in use",
+        })
+    }
+}
+
+impl std::error::Error for TcpError {}
+
+/// Per-TCB bookkeeping of the core, kept next to the TCB.
+struct Slot {
+    tcb: Tcb,
+    /// Counted in `half_open`.
+    half_open: bool,
+    /// Pushed on the TIME-WAIT queue.
+    in_time_wait: bool,
+}
+
+/// The sans-IO TCP of one core. See the [module docs](self).
+pub struct TcpCore {
+    cfg: TcpConfig,
+    table: Table<Slot>,
+    listeners: Vec<Listener>,
+    timers: TimerWheel<u64>,
+    isn: IsnGenerator,
+    cookies: SynCookies,
+    stats: TcpStats,
+    challenge: TokenBucket,
+    half_open: usize,
+    time_wait: VecDeque<Handle>,
+    objects: Vec<PreparedObject>,
+    rx_pool: Vec<RingBuf>,
+    rx_budget: usize,
+    tx_pool: TxPool,
+    next_port: u16,
+}
+
+impl TcpCore {
+    /// A core with random keys.
+    pub fn new(cfg: TcpConfig, now: Instant) -> Result<Self, ConfigError> {
+        Self::with_keys(cfg, now, [Key::random(), Key::random(), Key::random()])
+    }
+
+    /// A core with the given keys (table hash, ISNs, cookies): for reproducible tests.
+    pub fn with_keys(cfg: TcpConfig, now: Instant, keys: [Key; 3]) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let timers = TimerWheel::new(cfg.max_connections + 1, Duration::from_millis(1), 4096, now);
+        Ok(TcpCore {
+            table: Table::new(cfg.max_connections, keys[0]),
+            listeners: Vec::new(),
+            timers,
+            isn: IsnGenerator::new(keys[1]),
+            cookies: SynCookies::new(keys[2]),
+            stats: TcpStats::default(),
+            challenge: TokenBucket::new(CHALLENGE_ACKS_PER_SEC, CHALLENGE_ACKS_PER_SEC, now),
+            half_open: 0,
+            time_wait: VecDeque::with_capacity(cfg.max_time_wait),
+            objects: Vec::new(),
+            rx_pool: Vec::new(),
+            rx_budget: DEFAULT_REASSEMBLY_RINGS,
+            tx_pool: TxPool::default(),
+            next_port: EPHEMERAL + (keys[1].0[0] % u64::from(u16::MAX - EPHEMERAL + 1)) as u16,
+            cfg,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    /// Connections in the table (TIME-WAIT included).
+    pub fn connections(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Connections in TIME-WAIT.
+    pub fn time_wait_count(&self) -> usize {
+        self.table
+            .iter()
+            .filter(|(_, _, s)| s.tcb.state == State::TimeWait)
+            .count()
+    }
+
+    /// The state of a connection, if it exists.
+    pub fn state(&self, h: Handle) -> Option<State> {
+        self.table.get(h).map(|s| s.tcb.state)
+    }
+
+    /// A connection's TCB, to look at.
+    pub fn tcb(&self, h: Handle) -> Option<&Tcb> {
+        self.table.get(h).map(|s| &s.tcb)
+    }
+
+    /// The handle of the connection on this four-tuple.
+    pub fn find(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<Handle> {
+        self.table.find(&FourTuple { local, remote })
+    }
+
+    /// Accept connections on `port` (any local address), with the default congestion
+    /// control.
+    pub fn listen(&mut self, port: u16) -> Result<(), TcpError> {
+        self.listen_with(port, self.cfg.cc)
+    }
+
+    /// Accept connections on `port`, their congestion control being `cc`.
+    pub fn listen_with(&mut self, port: u16, cc: CcKind) -> Result<(), TcpError> {
+        if port == 0 || self.listeners.iter().any(|l| l.port == port) {
+            return Err(TcpError::BadPort);
+        }
+        self.listeners.push(Listener { port, cc });
+        Ok(())
+    }
+
+    /// Stop listening on `port` (connections already accepted go on).
+    pub fn unlisten(&mut self, port: u16) -> bool {
+        let before = self.listeners.len();
+        self.listeners.retain(|l| l.port != port);
+        before != self.listeners.len()
+    }
+
+    /// Register an object for [`Conn::send_prepared`], cut at `seg_size` bytes per segment
+    /// (pick the MSS the peers are expected to have, less 12 for timestamps: 1448 on
+    /// Ethernet).
+    pub fn prepare(&mut self, data: &[u8], seg_size: u16) -> ObjectId {
+        self.objects.push(PreparedObject::new(data, seg_size));
+        ObjectId(self.objects.len() as u32 - 1)
+    }
+
+    /// A registered object.
+    pub fn object(&self, id: ObjectId) -> Option<&PreparedObject> {
+        self.objects.get(id.0 as usize)
+    }
+
+    /// The objects, by [`ObjectId`] index.
+    pub fn objects(&self) -> &[PreparedObject] {
+        &self.objects
+    }
+
+    /// When [`on_timeout`](Self::on_timeout) next has work (`None`: no timer pending).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Open a connection from `local` (port 0: an ephemeral port) to `remote`; the SYN goes
+    /// into `sink`. The application hears [`TcpApp::on_connected`] or `on_closed`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        sink: &mut impl SegmentSink,
+    ) -> Result<Handle, TcpError> {
+        self.connect_with(now, local, remote, self.cfg.cc, sink)
+    }
+
+    /// [`connect`](Self::connect) with a congestion control of its own.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        cc: CcKind,
+        sink: &mut impl SegmentSink,
+    ) -> Result<Handle, TcpError> {
+        if self.table.is_full() {
+            self.stats.table_full += 1;
+            return Err(TcpError::TableFull);
+        }
+        let local = if local.port() == 0 {
+            self.ephemeral(*local.ip(), remote)?
+        } else {
+            local
+        };
+        let tuple = FourTuple { local, remote };
+        let iss = self.isn.isn(now, local, remote);
+        let tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
+        let slot = Slot {
+            tcb,
+            half_open: false,
+            in_time_wait: false,
+        };
+        let h = match self.table.insert(tuple, slot) {
+            Ok(h) => h,
+            Err(InsertError::Full(_)) => return Err(TcpError::TableFull),
+            Err(InsertError::Exists(..)) => return Err(TcpError::InUse),
+        };
+        self.finish(now, h, Events::default(), &[], &mut (), sink);
+        Ok(h)
+    }
+
+    fn ephemeral(&mut self, ip: Ipv4Addr, remote: SocketAddrV4) -> Result<SocketAddrV4, TcpError> {
+        let span = u32::from(u16::MAX - EPHEMERAL) + 1;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX {
+                EPHEMERAL
+            } else {
+                port + 1
+            };
+            let local = SocketAddrV4::new(ip, port);
+            if self.listeners.iter().any(|l| l.port == port) {
+                continue;
+            }
+            if self.table.find(&FourTuple { local, remote }).is_none() {
+                return Ok(local);
+            }
+        }
+        Err(TcpError::NoPort)
+    }
+
+    /// Act on a connection outside a callback (send, close, abort): `f` gets its [`Conn`],
+    /// then the core sends what it may. `None` if the handle is stale.
+    pub fn act<A: TcpApp, R>(
+        &mut self,
+        now: Instant,
+        h: Handle,
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+        f: impl FnOnce(&mut Conn<'_>) -> R,
+    ) -> Option<R> {
+        let slot = self.table.get_mut(h)?;
+        if slot.tcb.state == State::Closed || !slot.tcb.app_visible {
+            return None;
+        }
+        let mut conn = Conn {
+            handle: h,
+            tcb: &mut slot.tcb,
+            tx_pool: &mut self.tx_pool,
+            objects: &self.objects,
+            cfg: &self.cfg,
+        };
+        let r = f(&mut conn);
+        self.finish(now, h, Events::default(), &[], app, sink);
+        Some(r)
+    }
+
+    /// Process one received TCP segment (`bytes`: header and payload, as the IPv4 layer
+    /// delivered it) from `src` to `dst`.
+    pub fn on_segment<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        bytes: &[u8],
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) {
+        self.on_segment_checked(now, src, dst, bytes, true, app, sink);
+    }
+
+    /// Count a segment the IPv4 layer received on a broadcast address (dropped, RFC 1122
+    /// 4.2.3.10).
+    pub fn count_broadcast(&mut self) {
+        self.stats.rx_segments += 1;
+        self.stats.rx_broadcast += 1;
+    }
+
+    /// [`on_segment`](Self::on_segment), with the checksum check skipped when `verify` is
+    /// false (the NIC verified it, or left it to offload on a local path).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_segment_checked<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        bytes: &[u8],
+        verify: bool,
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) {
+        self.stats.rx_segments += 1;
+        let packet = match TcpPacket::new_checked(bytes) {
+            Ok(p) => p,
+            Err(WireError::BadHeaderLen) => {
+                self.stats.rx_bad_header_len += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.rx_truncated += 1;
+                return;
+            }
+        };
+        if verify && !packet.verify_checksum(src, dst) {
+            self.stats.rx_bad_checksum += 1;
+            return;
+        }
+        let seg = match TcpOptions::parse(packet.options()) {
+            Ok(options) => TcpRepr {
+                src_port: packet.src_port(),
+                dst_port: packet.dst_port(),
+                seq: packet.seq(),
+                ack: packet.ack(),
+                flags: packet.flags(),
+                window: packet.window(),
+                urgent: packet.urgent(),
+                options,
+                payload_len: packet.payload().len(),
+            },
+            Err(_) => {
+                self.stats.rx_bad_options += 1;
+                return;
+            }
+        };
+        let flags = seg.flags;
+        if flags.contains(TcpFlags::SYN) && flags.intersects(TcpFlags::FIN | TcpFlags::RST) {
+            self.stats.rx_bad_flags += 1;
+            return;
+        }
+        if is_group(src) || is_group(dst) || seg.src_port == 0 || seg.dst_port == 0 {
+            self.stats.rx_broadcast += 1;
+            return;
+        }
+        let payload = packet.payload();
+        let local = SocketAddrV4::new(dst, seg.dst_port);
+        let remote = SocketAddrV4::new(src, seg.src_port);
+        if let Some(h) = self.table.find(&FourTuple { local, remote }) {
+            if !self.time_wait_reuse(h, &seg) {
+                self.on_connection(now, h, &seg, payload, app, sink);
+                return;
+            }
+        }
+        match self.listeners.iter().find(|l| l.port == seg.dst_port) {
+            Some(&l) => self.on_listen(now, l, local, remote, &seg, payload, app, sink),
+            None => self.no_connection(&seg, local, remote, sink),
+        }
+    }
+
+    /// RFC 6191 / RFC 9293 3.10.7.4: a SYN to a TIME-WAIT connection whose sequence number
+    /// (or timestamp) is beyond the old one opens a new connection. Frees the old TCB.
+    fn time_wait_reuse(&mut self, h: Handle, seg: &TcpRepr) -> bool {
+        let Some(slot) = self.table.get(h) else {
+            return false;
+        };
+        if slot.tcb.state != State::TimeWait
+            || !seg.flags.contains(TcpFlags::SYN)
+            || seg.flags.contains(TcpFlags::ACK)
+            || !slot.tcb.accepts_new_syn(seg)
+        {
+            return false;
+        }
+        self.free(h);
+        true
+    }
+
+    fn no_connection(
+        &mut self,
+        seg: &TcpRepr,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        sink: &mut impl SegmentSink,
+    ) {
+        if seg.flags.contains(TcpFlags::RST) {
+            self.stats.rx_rst_no_connection += 1;
+            return;
+        }
+        self.stats.rx_no_listener += 1;
+        self.send_reset_for(seg, local, remote, sink);
+    }
+
+    fn send_reset_for(
+        &mut self,
+        seg: &TcpRepr,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        sink: &mut impl SegmentSink,
+    ) {
+        let Some(rst) = reset_for(seg) else {
+            return;
+        };
+        self.send_bare(&rst, local, remote, sink);
+        self.stats.tx_rst += 1;
+    }
+
+    /// Send a header-only segment that belongs to no connection.
+    fn send_bare(
+        &mut self,
+        repr: &TcpRepr,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        sink: &mut impl SegmentSink,
+    ) -> bool {
+        let (src, dst) = (*local.ip(), *remote.ip());
+        let ok = sink.send(src, dst, repr.header_len(), |buf| {
+            repr.emit_header(&mut TcpPacket::new_unchecked(&mut *buf), src, dst);
+            repr.header_len()
+        });
+        if ok {
+            self.stats.tx_segments += 1;
+        } else {
+            self.stats.tx_dropped += 1;
+        }
+        ok
+    }
+
+    /// RFC 9293 3.10.7.2, LISTEN.
+    #[allow(clippy::too_many_arguments)]
+    fn on_listen<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        l: Listener,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        payload: &[u8],
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) {
+        let flags = seg.flags;
+        if flags.contains(TcpFlags::RST) {
+            self.stats.rx_rst_no_connection += 1;
+            return;
+        }
+        if flags.contains(TcpFlags::ACK) {
+            if !flags.contains(TcpFlags::SYN) && self.cfg.syn_cookies {
+                if self.cookie_ack(now, l, local, remote, seg, payload, app, sink) {
+                    return;
+                }
+                self.stats.syn_cookies_rejected += 1;
+            } else {
+                self.stats.rx_no_listener += 1;
+            }
+            self.send_reset_for(seg, local, remote, sink);
+            return;
+        }
+        if !flags.contains(TcpFlags::SYN) {
+            self.stats.rx_no_ack += 1;
+            return;
+        }
+        self.stats.syn_received += 1;
+        let peer = PeerSyn::from_repr(seg);
+        if self.half_open >= self.cfg.syn_backlog {
+            if self.cfg.syn_cookies {
+                self.send_cookie(now, local, remote, &peer, sink);
+            } else {
+                self.stats.syn_backlog_full += 1;
+            }
+            return;
+        }
+        if self.table.is_full() {
+            self.stats.table_full += 1;
+            return;
+        }
+        let iss = self.isn.isn(now, local, remote);
+        let tcb = Tcb::accept(local, remote, iss, &peer, &self.cfg, l.cc, now, false);
+        let slot = Slot {
+            tcb,
+            half_open: true,
+            in_time_wait: false,
+        };
+        match self.table.insert(FourTuple { local, remote }, slot) {
+            Ok(h) => {
+                self.half_open += 1;
+                self.finish(now, h, Events::default(), &[], app, sink);
+            }
+            Err(_) => self.stats.table_full += 1,
+        }
+    }
+
+    /// Answer a SYN with a cookie SYN-ACK and keep nothing (RFC 4987 3.6). Timestamps are
+    /// not offered: the cookie cannot remember them.
+    fn send_cookie(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        peer: &PeerSyn,
+        sink: &mut impl SegmentSink,
+    ) {
+        let ws = if self.cfg.window_scaling {
+            peer.window_scale
+        } else {
+            None
+        };
+        let sack = self.cfg.sack && peer.sack_permitted;
+        let mss = peer.mss.unwrap_or(536).min(self.cfg.mss);
+        let cookie = self
+            .cookies
+            .make(now, local, remote, peer.isn, mss, ws, sack);
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: cookie,
+            ack: peer.isn + 1,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: self.cfg.recv_window.min(65_535) as u16,
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(self.cfg.mss),
+                window_scale: ws.map(|_| self.cfg.window_shift()),
+                sack_permitted: sack,
+                timestamps: None,
+                ..TcpOptions::default()
+            },
+            payload_len: 0,
+        };
+        if self.send_bare(&repr, local, remote, sink) {
+            self.stats.syn_cookies_sent += 1;
+        }
+    }
+
+    /// An ACK to a listener: a returning cookie makes the connection (ESTABLISHED at once)
+    /// and the segment is then processed on it. Returns whether it was a valid cookie.
+    #[allow(clippy::too_many_arguments)]
+    fn cookie_ack<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        l: Listener,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr,
+        payload: &[u8],
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) -> bool {
+        let peer_isn = seg.seq - 1;
+        let Some(data) = self
+            .cookies
+            .check(now, local, remote, peer_isn, seg.ack - 1)
+        else {
+            return false;
+        };
+        if self.table.is_full() {
+            self.stats.table_full += 1;
+            return true; // valid, but nowhere to put it: drop, the peer retries
+        }
+        let peer = PeerSyn {
+            isn: peer_isn,
+            mss: Some(data.mss),
+            window_scale: data.window_scale,
+            sack_permitted: data.sack_permitted,
+            timestamps: None,
+            window: seg.window,
+        };
+        let mut tcb = Tcb::accept(
+            local,
+            remote,
+            seg.ack - 1,
+            &peer,
+            &self.cfg,
+            l.cc,
+            now,
+            true,
+        );
+        tcb.set_window_from_ack(seg);
+        let slot = Slot {
+            tcb,
+            half_open: false,
+            in_time_wait: false,
+        };
+        let Ok(h) = self.table.insert(FourTuple { local, remote }, slot) else {
+            self.stats.table_full += 1;
+            return true;
+        };
+        self.stats.syn_cookies_accepted += 1;
+        let mut ev = Events {
+            established: true,
+            ..Events::default()
+        };
+        if let Some(slot) = self.table.get_mut(h) {
+            let mut env = Env {
+                now,
+                cfg: &self.cfg,
+                stats: &mut self.stats,
+                challenge: &mut self.challenge,
+                objects: &self.objects,
+            };
+            slot.tcb.on_segment(
+                &mut env,
+                seg,
+                payload,
+                &mut ev,
+                &mut self.rx_pool,
+                &mut self.rx_budget,
+            );
+        }
+        self.finish(now, h, ev, payload, app, sink);
+        true
+    }
+
+    fn on_connection<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        h: Handle,
+        seg: &TcpRepr,
+        payload: &[u8],
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) {
+        let mut ev = Events::default();
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        let mut env = Env {
+            now,
+            cfg: &self.cfg,
+            stats: &mut self.stats,
+            challenge: &mut self.challenge,
+            objects: &self.objects,
+        };
+        slot.tcb.on_segment(
+            &mut env,
+            seg,
+            payload,
+            &mut ev,
+            &mut self.rx_pool,
+            &mut self.rx_budget,
+        );
+        self.finish(now, h, ev, payload, app, sink);
+    }
+
+    /// Run the timers due at `now`.
+    pub fn on_timeout<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) {
+        self.timers.advance(now);
+        while let Some((th, token)) = self.timers.pop_expired() {
+            let Some(h) = Handle::from_token(token) else {
+                continue;
+            };
+            let Some(slot) = self.table.get_mut(h) else {
+                continue;
+            };
+            if slot.tcb.timer.is_some_and(|(t, _)| t == th) {
+                slot.tcb.timer = None;
+            }
+            let mut ev = Events::default();
+            let mut env = Env {
+                now,
+                cfg: &self.cfg,
+                stats: &mut self.stats,
+                challenge: &mut self.challenge,
+                objects: &self.objects,
+            };
+            slot.tcb.on_timer(&mut env, &mut ev);
+            self.finish(now, h, ev, &[], app, sink);
+        }
+    }
+
+    /// After a segment, a timer or an application call: tell the application, send, and
+    /// free or re-arm the TCB.
+    fn finish<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        h: Handle,
+        mut ev: Events,
+        payload: &[u8],
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) {
+        // Callbacks, in RFC order: established, ACK, text, FIN.
+        if ev.established {
+            let Some(slot) = self.table.get_mut(h) else {
+                return;
+            };
+            slot.tcb.app_visible = true;
+            if slot.tcb.passive {
+                self.stats.accepted += 1;
+            } else {
+                self.stats.connected += 1;
+            }
+            let passive = slot.tcb.passive;
+            self.callback(h, app, |app, conn| {
+                if passive {
+                    app.on_accept(conn)
+                } else {
+                    app.on_connected(conn)
+                }
+            });
+        }
+        if ev.acked > 0 {
+            let n = ev.acked as usize;
+            self.callback(h, app, |app, conn| app.on_acked(conn, n));
+        }
+        if let Some((a, b)) = ev.deliver {
+            let data = &payload[a..b];
+            self.callback(h, app, |app, conn| app.on_data(conn, data));
+        }
+        if ev.deliver_ring > 0 {
+            self.deliver_ring(h, ev.deliver_ring, app);
+        }
+        if ev.peer_fin {
+            self.callback(h, app, |app, conn| app.on_peer_closed(conn));
+        }
+
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        if slot.half_open && slot.tcb.state != State::SynReceived {
+            slot.half_open = false;
+            self.half_open -= 1;
+        }
+        let mut env = Env {
+            now,
+            cfg: &self.cfg,
+            stats: &mut self.stats,
+            challenge: &mut self.challenge,
+            objects: &self.objects,
+        };
+        if slot.tcb.abort_requested {
+            slot.tcb.abort(&mut env, sink);
+            env.stats.aborted += 1;
+            ev.closed = Some(CloseReason::Aborted);
+        } else {
+            slot.tcb.output(&mut env, sink);
+        }
+        if slot.tcb.state == State::Closed && ev.closed.is_none() {
+            // Closed without an event: TIME-WAIT ended, or an active open the application
+            // closed before it completed.
+            ev.closed = Some(CloseReason::Normal);
+        }
+        if let Some(reason) = ev.closed {
+            match reason {
+                CloseReason::Normal if slot.tcb.state != State::Closed => {}
+                CloseReason::Normal => self.stats.closed += 1,
+                CloseReason::Refused => self.stats.connect_failed += 1,
+                CloseReason::Reset | CloseReason::TimedOut => self.stats.aborted += 1,
+                CloseReason::Aborted => {}
+            }
+            if slot.tcb.app_visible {
+                slot.tcb.app_visible = false;
+                app.on_closed(h, reason);
+            }
+        }
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        match slot.tcb.state {
+            State::Closed => self.free(h),
+            State::TimeWait if !slot.in_time_wait => {
+                slot.in_time_wait = true;
+                self.recycle_buffers(h);
+                self.push_time_wait(h);
+                self.rearm(h);
+            }
+            _ => self.rearm(h),
+        }
+    }
+
+    fn callback<A: TcpApp>(
+        &mut self,
+        h: Handle,
+        app: &mut A,
+        f: impl FnOnce(&mut A, &mut Conn<'_>),
+    ) {
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        if slot.tcb.abort_requested || !slot.tcb.app_visible {
+            return;
+        }
+        let mut conn = Conn {
+            handle: h,
+            tcb: &mut slot.tcb,
+            tx_pool: &mut self.tx_pool,
+            objects: &self.objects,
+            cfg: &self.cfg,
+        };
+        f(app, &mut conn);
+    }
+
+    fn deliver_ring<A: TcpApp>(&mut self, h: Handle, n: u32, app: &mut A) {
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        let Some(ring) = slot.tcb.rx_ring.take() else {
+            return;
+        };
+        let (a, b) = ring.peek(0, n as usize);
+        for part in [a, b] {
+            if !part.is_empty() {
+                self.callback(h, app, |app, conn| app.on_data(conn, part));
+            }
+        }
+        if let Some(slot) = self.table.get_mut(h) {
+            slot.tcb.rx_ring = Some(ring);
+            slot.tcb.ring_delivered(n, &mut self.rx_pool);
+        }
+    }
+
+    /// Keep at most `max_time_wait` TIME-WAIT connections: the oldest goes first.
+    fn push_time_wait(&mut self, h: Handle) {
+        if self.cfg.max_time_wait == 0 {
+            self.stats.time_wait_recycled += 1;
+            self.free(h);
+            return;
+        }
+        while self.time_wait.len() >= self.cfg.max_time_wait {
+            let Some(old) = self.time_wait.pop_front() else {
+                break;
+            };
+            if self
+                .table
+                .get(old)
+                .is_some_and(|s| s.tcb.state == State::TimeWait)
+            {
+                self.stats.time_wait_recycled += 1;
+                self.free(old);
+            }
+        }
+        self.time_wait.push_back(h);
+    }
+
+    fn recycle_buffers(&mut self, h: Handle) {
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        if let Some(r) = slot.tcb.rx_ring.take() {
+            self.rx_pool.push(r);
+        }
+        if let Some(mut r) = slot.tcb.queue.ring.take() {
+            r.clear();
+            self.tx_pool.free.push(r);
+        }
+    }
+
+    fn free(&mut self, h: Handle) {
+        self.recycle_buffers(h);
+        if let Some((_, slot)) = self.table.remove(h) {
+            if let Some((th, _)) = slot.tcb.timer {
+                self.timers.cancel(th);
+            }
+            if slot.half_open {
+                self.half_open -= 1;
+            }
+        }
+    }
+
+    /// Keep the wheel entry at the TCB's earliest deadline.
+    fn rearm(&mut self, h: Handle) {
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        let want = slot.tcb.next_deadline();
+        match (slot.tcb.timer, want) {
+            (None, None) => {}
+            (Some((th, _)), None) => {
+                self.timers.cancel(th);
+                slot.tcb.timer = None;
+            }
+            (Some((_, at)), Some(w)) if at == w => {}
+            (Some((th, _)), Some(w)) => {
+                if self.timers.reschedule(th, w) {
+                    slot.tcb.timer = Some((th, w));
+                } else {
+                    slot.tcb.timer = self.timers.schedule(w, h.to_token()).map(|t| (t, w));
+                }
+            }
+            (None, Some(w)) => {
+                slot.tcb.timer = self.timers.schedule(w, h.to_token()).map(|t| (t, w));
+            }
+        }
+    }
+}
+
+/// Limited broadcast, multicast or unspecified: never a TCP endpoint (RFC 9293 3.9.1.1,
+/// RFC 1122 4.2.3.10). Directed broadcasts are the IPv4 layer's to filter.
+fn is_group(ip: Ipv4Addr) -> bool {
+    ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified()
+}
+
+impl Tcb {
+    /// RFC 6191: a new SYN may reuse a TIME-WAIT four-tuple when its timestamp is newer,
+    /// or (without timestamps) its sequence number is beyond the old connection's.
+    pub(crate) fn accepts_new_syn(&self, seg: &TcpRepr) -> bool {
+        match (self.timestamps_recent(), seg.options.timestamps) {
+            (Some(recent), Some((tsval, _))) => (tsval.wrapping_sub(recent) as i32) > 0,
+            _ => seg.seq.gt(self.rcv_next()),
+        }
+    }
+}

@@ -1,0 +1,1776 @@
+//! The transmission control block: one connection's state and the RFC 9293 event
+//! processing that moves it.
+//!
+//! A [`Tcb`] knows nothing of the table, the listeners or the application. The
+//! [`TcpCore`](crate::TcpCore) finds it, feeds it segments ([`Tcb::on_segment`]) and timer
+//! expiries ([`Tcb::on_timer`]), asks it to send what it may ([`Tcb::output`]) and turns the
+//! [`Events`] it reports into application callbacks. Every step of RFC 9293 3.10.7.3
+//! (SYN-SENT) and 3.10.7.4 (the other states) is here, in the RFC's order, with the
+//! RFC 5961 changes (challenge ACKs for in-window RST and SYN, the ACK check), PAWS
+//! (RFC 7323 5), SACK (RFC 2018) on both sides, loss recovery (RFC 6675 with SACK,
+//! RFC 6582 NewReno without), and the timers of RFC 6298 and RFC 9293 3.8.
+//!
+//! # Sending
+//!
+//! The send queue holds the bytes from the first unacknowledged one on, as a short list of
+//! chunks: stream bytes (copied into a bounded ring by [`crate::Conn::send`]) and ranges of
+//! prepared objects ([`crate::Conn::send_prepared`]), in the order queued. Nothing is copied
+//! for retransmission: a segment is rebuilt from the queue at its offset.
+//!
+//! In flight outside recovery is `SND.NXT - SND.UNA`; a retransmission timeout moves
+//! SND.NXT back to SND.UNA and resends from there (go-back-N in slow start), so the bytes
+//! beyond it count as lost. In recovery the RFC 6675 pipe estimate is used: outstanding
+//! bytes not SACKed, less those deemed lost and not yet retransmitted.
+
+use crate::accept::{ack_verdict, paws_rejects, rst_verdict, segment_acceptable};
+use crate::accept::{AckVerdict, RstVerdict};
+use crate::assembler::Assembler;
+use crate::cc::{Cc, CcKind, CongestionControl};
+use crate::config::TcpConfig;
+use crate::prepared::{ObjectId, PreparedObject};
+use crate::ringbuf::RingBuf;
+use crate::rtt::RttEstimator;
+use crate::seq::Seq;
+use crate::sink::SegmentSink;
+use crate::stats::TcpStats;
+use crate::wire::{SackBlock, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+use eth::ratelimit::TokenBucket;
+use nmio::Instant;
+use smallvec::SmallVec;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+/// RFC 9293 3.3.2 connection states (LISTEN lives in the core, not in a TCB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Our SYN sent, waiting for the peer's.
+    SynSent,
+    /// SYN received and answered, waiting for the ACK of ours.
+    SynReceived,
+    /// Open both ways.
+    Established,
+    /// We closed; our FIN not yet acknowledged.
+    FinWait1,
+    /// We closed and our FIN is acknowledged; the peer may still send.
+    FinWait2,
+    /// The peer closed; we may still send.
+    CloseWait,
+    /// Both closed at once; our FIN not yet acknowledged.
+    Closing,
+    /// The peer closed, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both FINs acknowledged; waiting out old duplicates (2 MSL).
+    TimeWait,
+    /// Gone (the core frees the TCB).
+    Closed,
+}
+
+impl State {
+    /// Past the handshake (RFC 9293's "synchronized" states).
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, State::SynSent | State::SynReceived | State::Closed)
+    }
+
+    /// The application may still queue data.
+    pub fn can_send(self) -> bool {
+        matches!(
+            self,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        )
+    }
+}
+
+/// Why a connection ended, as the application hears it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both sides closed and every byte was acknowledged.
+    Normal,
+    /// The peer reset the connection.
+    Reset,
+    /// An active open was refused (reset in SYN-SENT) or its SYN retries ran out.
+    Refused,
+    /// Retransmissions (or keep-alive probes, or the FIN-WAIT-2 wait) ran out.
+    TimedOut,
+    /// The application aborted it (a reset was sent).
+    Aborted,
+}
+
+/// Chunks a send queue holds at most (stream bytes next to each other share one).
+pub const MAX_CHUNKS: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    Stream,
+    Object(ObjectId, u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Chunk {
+    src: Src,
+    len: u32,
+}
+
+/// Where the bytes at one queue offset come from.
+#[derive(Clone, Copy, Debug)]
+enum Piece {
+    /// `len` bytes at offset `at` of the stream ring.
+    Stream { at: u32, len: u32 },
+    /// `len` bytes at `offset` of an object.
+    Object { id: ObjectId, offset: u32, len: u32 },
+}
+
+/// The unacknowledged and unsent bytes of a connection.
+#[derive(Default)]
+pub(crate) struct SendQueue {
+    chunks: SmallVec<[Chunk; MAX_CHUNKS]>,
+    len: u32,
+    pub(crate) ring: Option<RingBuf>,
+}
+
+impl SendQueue {
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
+    fn push(&mut self, src: Src, len: u32) -> bool {
+        if len == 0 {
+            return true;
+        }
+        if let (Src::Stream, Some(last)) = (src, self.chunks.last_mut()) {
+            if last.src == Src::Stream {
+                last.len += len;
+                self.len += len;
+                return true;
+            }
+        }
+        if self.chunks.len() == MAX_CHUNKS {
+            return false;
+        }
+        self.chunks.push(Chunk { src, len });
+        self.len += len;
+        true
+    }
+
+    pub(crate) fn has_room_for_chunk(&self) -> bool {
+        self.chunks.len() < MAX_CHUNKS || self.chunks.last().is_some_and(|c| c.src == Src::Stream)
+    }
+
+    /// Append stream bytes already written to the ring.
+    pub(crate) fn push_stream(&mut self, len: u32) -> bool {
+        self.push(Src::Stream, len)
+    }
+
+    pub(crate) fn push_object(&mut self, id: ObjectId, offset: u32, len: u32) -> bool {
+        self.push(Src::Object(id, offset), len)
+    }
+
+    /// The piece at queue offset `o`, at most `max` bytes, not crossing a chunk.
+    fn piece(&self, o: u32, max: u32) -> Option<Piece> {
+        let mut start = 0u32;
+        let mut ring_at = 0u32;
+        for c in &self.chunks {
+            if o < start + c.len {
+                let within = o - start;
+                let len = (c.len - within).min(max);
+                return Some(match c.src {
+                    Src::Stream => Piece::Stream {
+                        at: ring_at + within,
+                        len,
+                    },
+                    Src::Object(id, off) => Piece::Object {
+                        id,
+                        offset: off + within,
+                        len,
+                    },
+                });
+            }
+            start += c.len;
+            if c.src == Src::Stream {
+                ring_at += c.len;
+            }
+        }
+        None
+    }
+
+    /// Drop the first `n` bytes (acknowledged).
+    fn pop(&mut self, mut n: u32) {
+        n = n.min(self.len);
+        self.len -= n;
+        let mut gone = 0;
+        for c in self.chunks.iter_mut() {
+            if n == 0 {
+                break;
+            }
+            let take = c.len.min(n);
+            if c.src == Src::Stream {
+                if let Some(r) = self.ring.as_mut() {
+                    r.dequeue(take as usize);
+                }
+            } else if let Src::Object(_, off) = &mut c.src {
+                *off += take;
+            }
+            c.len -= take;
+            n -= take;
+            if c.len == 0 {
+                gone += 1;
+            }
+        }
+        self.chunks.drain(..gone);
+    }
+}
+
+/// What a segment or a timer did, for the core to tell the application.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    /// The connection reached ESTABLISHED (accepted or connected).
+    pub established: bool,
+    /// Data bytes newly acknowledged.
+    pub acked: u32,
+    /// In-order payload of the segment to deliver: `payload[deliver.0..deliver.1]`.
+    pub deliver: Option<(usize, usize)>,
+    /// Then this many bytes from the reassembly ring.
+    pub deliver_ring: u32,
+    /// The peer's FIN arrived (in order).
+    pub peer_fin: bool,
+    /// The connection ended.
+    pub closed: Option<CloseReason>,
+}
+
+/// What a TCB needs of its owner while it works.
+pub(crate) struct Env<'a> {
+    pub now: Instant,
+    pub cfg: &'a TcpConfig,
+    pub stats: &'a mut TcpStats,
+    pub challenge: &'a mut TokenBucket,
+    pub objects: &'a [PreparedObject],
+}
+
+/// Sanity bound on RTT samples from echoed timestamps (a peer echoing garbage).
+const MAX_RTT_SAMPLE: Duration = Duration::from_secs(60);
+/// RFC 6675 DupThresh.
+const DUP_THRESH: u32 = 3;
+/// Longest persist interval (RFC 9293 3.8.6.1 leaves it open; Linux uses 120 s).
+const MAX_PERSIST: Duration = Duration::from_secs(60);
+/// Bytes of the timestamp option block as we send it (NOP, NOP, kind, length, 8 bytes).
+const TS_LEN: u16 = 12;
+
+/// One connection. See the [module docs](self).
+pub struct Tcb {
+    pub(crate) state: State,
+    pub(crate) local: SocketAddrV4,
+    pub(crate) remote: SocketAddrV4,
+    /// Opened by a listener (else by `connect`).
+    pub(crate) passive: bool,
+
+    // Send sequence space (RFC 9293 3.3.1).
+    iss: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    /// Highest sequence number sent plus one.
+    snd_max: Seq,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    /// The peer's window shift (applied to windows it sends).
+    snd_shift: u8,
+    /// Payload bytes per segment we send (peer's MSS, less our options).
+    smss: u32,
+    /// Sequence number of the first queued byte.
+    q_seq: Seq,
+    pub(crate) queue: SendQueue,
+    /// The application closed: a FIN follows the queued data.
+    fin_queued: bool,
+
+    // Receive sequence space.
+    irs: Seq,
+    rcv_nxt: Seq,
+    /// The window we advertise (constant: in-order data goes straight to the application,
+    /// out-of-order data into a ring of this size).
+    rcv_wnd: u32,
+    rcv_shift: u8,
+    reasm: Assembler,
+    pub(crate) rx_ring: Option<RingBuf>,
+    /// Sequence number of a FIN that arrived ahead of data still missing.
+    fin_at: Option<Seq>,
+
+    // Options.
+    ts_ok: bool,
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    ts_offset: u32,
+    last_ack_sent: Seq,
+    sack_ok: bool,
+    /// The peer offered window scaling (so our SYN-ACK carries the option).
+    ws_ok: bool,
+    /// SACKed byte ranges, as offsets from SND.UNA.
+    scoreboard: Assembler,
+
+    // Timers (the core keeps the earliest in its wheel).
+    rto_at: Option<Instant>,
+    delack_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    keepalive_at: Option<Instant>,
+    /// TIME-WAIT end, or the FIN-WAIT-2 limit.
+    wait_at: Option<Instant>,
+    rtt: RttEstimator,
+    /// The segment being timed without timestamps (Karn: dropped on retransmission).
+    rtt_seq: Option<(Seq, Instant)>,
+    retries: u32,
+    persist_backoff: u32,
+    ka_probes: u32,
+    /// A window or keep-alive probe is due.
+    send_probe_pending: bool,
+    last_sent: Instant,
+
+    // Congestion control and recovery.
+    cc: Cc,
+    dupacks: u32,
+    in_recovery: bool,
+    recover: Seq,
+    high_rxt: Seq,
+    /// Send the first retransmission of a recovery whatever the pipe says (RFC 6675 5 (3)).
+    rexmit_now: bool,
+
+    // ACK policy.
+    ack_now: bool,
+    unacked_segs: u32,
+
+    // Owner's bookkeeping.
+    pub(crate) abort_requested: bool,
+    pub(crate) app_visible: bool,
+    /// A reset to send from this TCB's addresses: `(seq, ack)`.
+    pending_rst: Option<(Seq, Option<Seq>)>,
+    /// The core's wheel entry for this TCB.
+    pub(crate) timer: Option<(nmio::TimerHandle, Instant)>,
+}
+
+/// What the peer's SYN told us.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PeerSyn {
+    pub isn: Seq,
+    pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
+    pub timestamps: Option<(u32, u32)>,
+    pub window: u16,
+}
+
+impl PeerSyn {
+    pub(crate) fn from_repr(seg: &TcpRepr) -> Self {
+        PeerSyn {
+            isn: seg.seq,
+            mss: seg.options.mss,
+            window_scale: seg.options.window_scale,
+            sack_permitted: seg.options.sack_permitted,
+            timestamps: seg.options.timestamps,
+            window: seg.window,
+        }
+    }
+}
+
+impl Tcb {
+    fn blank(
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        cfg: &TcpConfig,
+        cc: CcKind,
+        now: Instant,
+    ) -> Self {
+        Tcb {
+            state: State::Closed,
+            local,
+            remote,
+            passive: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            snd_shift: 0,
+            smss: 536,
+            q_seq: iss + 1,
+            queue: SendQueue::default(),
+            fin_queued: false,
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_wnd: cfg.recv_window,
+            rcv_shift: 0,
+            reasm: Assembler::new(),
+            rx_ring: None,
+            fin_at: None,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_at: now,
+            // RFC 7323 5.4: a per-connection random-looking offset; the ISN is one.
+            ts_offset: iss.0.rotate_left(13),
+            last_ack_sent: Seq(0),
+            sack_ok: false,
+            ws_ok: false,
+            scoreboard: Assembler::new(),
+            rto_at: None,
+            delack_at: None,
+            persist_at: None,
+            keepalive_at: None,
+            wait_at: None,
+            rtt: RttEstimator::new(cfg.rto),
+            rtt_seq: None,
+            retries: 0,
+            persist_backoff: 0,
+            ka_probes: 0,
+            send_probe_pending: false,
+            last_sent: now,
+            cc: Cc::new(cc),
+            dupacks: 0,
+            in_recovery: false,
+            recover: iss,
+            high_rxt: iss,
+            rexmit_now: false,
+            ack_now: false,
+            unacked_segs: 0,
+            abort_requested: false,
+            app_visible: false,
+            pending_rst: None,
+            timer: None,
+        }
+    }
+
+    /// An active open: SYN-SENT, the SYN goes out with the next [`output`](Self::output).
+    pub(crate) fn connect(
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        cfg: &TcpConfig,
+        cc: CcKind,
+        now: Instant,
+    ) -> Self {
+        let mut t = Tcb::blank(local, remote, iss, cfg, cc, now);
+        t.state = State::SynSent;
+        t.app_visible = true;
+        t.rcv_shift = cfg.window_shift();
+        t
+    }
+
+    /// A passive open from a SYN: SYN-RECEIVED, the SYN-ACK goes out with the next output.
+    /// With `established` (a returning SYN cookie) the handshake is already done.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn accept(
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: Seq,
+        peer: &PeerSyn,
+        cfg: &TcpConfig,
+        cc: CcKind,
+        now: Instant,
+        established: bool,
+    ) -> Self {
+        let mut t = Tcb::blank(local, remote, iss, cfg, cc, now);
+        t.passive = true;
+        t.state = State::SynReceived;
+        t.irs = peer.isn;
+        t.rcv_nxt = peer.isn + 1;
+        t.negotiate(peer, cfg, now);
+        // RFC 9293 3.10.7.2: SND.WND is set from the SYN's window, unscaled (RFC 7323 2.2).
+        t.snd_wnd = u32::from(peer.window);
+        t.max_snd_wnd = t.snd_wnd;
+        t.snd_wl1 = peer.isn;
+        if established {
+            t.snd_una = iss + 1;
+            t.snd_nxt = iss + 1;
+            t.snd_max = iss + 1;
+            t.state = State::Established;
+            t.cc.init(t.smss, now);
+        }
+        t
+    }
+
+    /// Adopt the peer's SYN options (RFC 7323 2.2 / 3.2, RFC 2018 2, RFC 9293 3.7.1).
+    fn negotiate(&mut self, peer: &PeerSyn, cfg: &TcpConfig, now: Instant) {
+        match (cfg.window_scaling, peer.window_scale) {
+            (true, Some(s)) => {
+                self.ws_ok = true;
+                self.snd_shift = s;
+                self.rcv_shift = cfg.window_shift();
+            }
+            _ => {
+                self.snd_shift = 0;
+                self.rcv_shift = 0;
+                // Without scaling we cannot advertise more than 65,535.
+                self.rcv_wnd = self.rcv_wnd.min(65_535);
+            }
+        }
+        self.sack_ok = cfg.sack && peer.sack_permitted;
+        self.ts_ok = cfg.timestamps && peer.timestamps.is_some();
+        if let Some((tsval, _)) = peer.timestamps {
+            self.ts_recent = tsval;
+            self.ts_recent_at = now;
+        }
+        let peer_mss = u32::from(peer.mss.unwrap_or(536));
+        let ours = u32::from(cfg.mss);
+        let opts = if self.ts_ok { u32::from(TS_LEN) } else { 0 };
+        self.smss = peer_mss.min(ours).saturating_sub(opts).max(64);
+    }
+
+    // ---- accessors ----
+
+    /// The state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Payload bytes per full segment we send.
+    pub fn smss(&self) -> u32 {
+        self.smss
+    }
+
+    /// Bytes queued and not yet acknowledged.
+    pub fn queued(&self) -> u32 {
+        self.queue.len()
+    }
+
+    /// Sequence numbers sent and not yet acknowledged.
+    pub fn in_flight(&self) -> u32 {
+        self.snd_nxt.dist_from(self.snd_una)
+    }
+
+    /// The congestion window.
+    pub fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+
+    /// The peer's window as last advertised (scaled).
+    pub fn snd_wnd(&self) -> u32 {
+        self.snd_wnd
+    }
+
+    /// Whether timestamps / SACK were negotiated.
+    pub fn options(&self) -> (bool, bool) {
+        (self.ts_ok, self.sack_ok)
+    }
+
+    /// The current retransmission timeout.
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    /// The earliest timer deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.rto_at,
+            self.delack_at,
+            self.persist_at,
+            self.keepalive_at,
+            self.wait_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// TS.Recent, when timestamps are in use.
+    pub(crate) fn timestamps_recent(&self) -> Option<u32> {
+        self.ts_ok.then_some(self.ts_recent)
+    }
+
+    /// RCV.NXT.
+    pub(crate) fn rcv_next(&self) -> Seq {
+        self.rcv_nxt
+    }
+
+    /// The window of the ACK that completed a cookie handshake (scaled: it is not a SYN).
+    pub(crate) fn set_window_from_ack(&mut self, seg: &TcpRepr) {
+        self.snd_wnd = u32::from(seg.window) << self.snd_shift;
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+    }
+
+    /// The application closed its side.
+    pub(crate) fn fin_queued(&self) -> bool {
+        self.fin_queued
+    }
+
+    fn fin_seq(&self) -> Seq {
+        self.q_seq + self.queue.len()
+    }
+
+    fn fin_sent(&self) -> bool {
+        self.fin_queued && self.snd_max.gt(self.fin_seq())
+    }
+
+    fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una.gt(self.fin_seq())
+    }
+
+    fn ts_now(&self, now: Instant) -> u32 {
+        ((now.as_nanos() / 1_000_000) as u32).wrapping_add(self.ts_offset)
+    }
+
+    // ---- application requests ----
+
+    /// Queue a FIN after the data (RFC 9293 3.10.4 CLOSE).
+    pub(crate) fn close(&mut self) {
+        match self.state {
+            State::SynSent => self.state = State::Closed,
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                if self.state == State::Established {
+                    self.state = State::FinWait1;
+                }
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Room in the stream send buffer.
+    pub(crate) fn send_space(&self, send_buffer: u32) -> u32 {
+        if !self.state.can_send() || self.fin_queued || !self.queue.has_room_for_chunk() {
+            return 0;
+        }
+        match &self.queue.ring {
+            Some(r) => r.free() as u32,
+            None => send_buffer,
+        }
+    }
+
+    // ---- input ----
+
+    /// Process a segment for this connection (RFC 9293 3.10.7.3 / 3.10.7.4).
+    pub(crate) fn on_segment(
+        &mut self,
+        env: &mut Env<'_>,
+        seg: &TcpRepr,
+        payload: &[u8],
+        ev: &mut Events,
+        rx_pool: &mut Vec<RingBuf>,
+        rx_budget: &mut usize,
+    ) {
+        if self.state == State::SynSent {
+            self.on_segment_syn_sent(env, seg, ev);
+            return;
+        }
+        let now = env.now;
+        let seg_len = seg.segment_len() as u32;
+        let is_rst = seg.flags.contains(TcpFlags::RST);
+
+        // First: sequence number check, PAWS inside it (RFC 7323 5.3).
+        if self.ts_ok && !is_rst {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if paws_rejects(
+                    tsval,
+                    self.ts_recent,
+                    now.saturating_since(self.ts_recent_at),
+                ) {
+                    env.stats.rx_paws += 1;
+                    self.ack_now = true;
+                    return;
+                }
+            }
+        }
+        let wnd = self.rcv_wnd;
+        if !segment_acceptable(seg.seq, seg_len, self.rcv_nxt, wnd) {
+            if is_rst {
+                env.stats.rx_out_of_window += 1;
+                return;
+            }
+            if seg_len > 0 && (seg.seq + seg_len).le(self.rcv_nxt) {
+                env.stats.rx_duplicate += 1;
+            } else {
+                env.stats.rx_out_of_window += 1;
+            }
+            // TIME-WAIT: a retransmitted FIN restarts the wait (3.10.7.4, eighth).
+            if self.state == State::TimeWait && seg.flags.contains(TcpFlags::FIN) {
+                self.wait_at = Some(now + env.cfg.time_wait);
+            }
+            self.ack_now = true;
+            return;
+        }
+
+        // Second: RST (RFC 5961 3.2).
+        if is_rst {
+            match rst_verdict(seg.seq, self.rcv_nxt, wnd) {
+                RstVerdict::Reset => {
+                    env.stats.rx_rst += 1;
+                    let reason = if self.state == State::SynReceived && !self.passive {
+                        CloseReason::Refused
+                    } else {
+                        CloseReason::Reset
+                    };
+                    self.state = State::Closed;
+                    ev.closed = Some(reason);
+                }
+                RstVerdict::Challenge => {
+                    env.stats.rx_rst_challenged += 1;
+                    self.challenge_ack(env);
+                }
+                RstVerdict::Drop => env.stats.rx_out_of_window += 1,
+            }
+            return;
+        }
+
+        // Fourth: SYN (RFC 5961 4.2: a challenge ACK, whatever its sequence number).
+        if seg.flags.contains(TcpFlags::SYN) {
+            if self.state == State::SynReceived && self.passive && seg.seq == self.irs {
+                // A retransmitted SYN: answer with the SYN-ACK again.
+                self.ack_now = true;
+                return;
+            }
+            env.stats.rx_syn_challenged += 1;
+            self.challenge_ack(env);
+            return;
+        }
+
+        // Fifth: ACK.
+        if !seg.flags.contains(TcpFlags::ACK) {
+            env.stats.rx_no_ack += 1;
+            return;
+        }
+        if self.state == State::SynReceived {
+            if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
+                self.state = State::Established;
+                self.snd_una += 1;
+                self.q_seq = self.iss + 1;
+                self.snd_wnd = u32::from(seg.window) << self.snd_shift;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+                self.cc.init(self.smss, now);
+                self.rto_at = None;
+                self.retries = 0;
+                if self.rtt_seq.is_some_and(|(s, _)| s == self.iss) {
+                    if let Some((_, at)) = self.rtt_seq.take() {
+                        self.rtt.sample(now.saturating_since(at));
+                    }
+                }
+                ev.established = true;
+                if self.fin_queued {
+                    self.state = State::FinWait1;
+                }
+            } else {
+                env.stats.rx_bad_ack += 1;
+                self.pending_rst = Some((seg.ack, None));
+                return;
+            }
+        }
+
+        self.update_ts_recent(seg, now);
+
+        match ack_verdict(seg.ack, self.snd_una, self.snd_max, self.max_snd_wnd) {
+            AckVerdict::Unacceptable => {
+                env.stats.rx_bad_ack += 1;
+                self.challenge_ack(env);
+                return;
+            }
+            AckVerdict::New => self.on_new_ack(env, seg, ev),
+            AckVerdict::Duplicate => self.on_dup_ack(env, seg, payload.len()),
+            AckVerdict::Old => {}
+        }
+        self.update_window(seg);
+        if self.sack_ok && !seg.options.sack.is_empty() {
+            self.update_scoreboard(seg);
+        }
+        if let Some(k) = env.cfg.keepalive {
+            self.keepalive_at = Some(now + k.idle);
+            self.ka_probes = 0;
+        }
+
+        // Our FIN acknowledged?
+        if self.fin_acked() {
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    self.wait_at = Some(now + env.cfg.time_wait);
+                }
+                State::Closing => self.enter_time_wait(env, ev),
+                State::LastAck => {
+                    self.state = State::Closed;
+                    ev.closed = Some(CloseReason::Normal);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if self.state == State::TimeWait {
+            // Only a retransmitted FIN can arrive here (eighth step below restarts the wait).
+            if seg.flags.contains(TcpFlags::FIN) {
+                self.ack_now = true;
+                self.wait_at = Some(now + env.cfg.time_wait);
+            }
+            return;
+        }
+
+        // Seventh: segment text.
+        let receiving = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+        if receiving && !payload.is_empty() {
+            self.receive_text(env, seg, payload, ev, rx_pool, rx_budget);
+        }
+
+        // Eighth: FIN.
+        if seg.flags.contains(TcpFlags::FIN) && receiving {
+            let fin = seg.seq + payload.len() as u32;
+            if fin.gt(self.rcv_nxt) {
+                // Ahead of missing data: remember it (if the data lands within the window).
+                self.fin_at = Some(fin);
+                self.ack_now = true;
+            } else if fin == self.rcv_nxt {
+                self.fin_at = Some(fin);
+            }
+        }
+        if receiving {
+            if let Some(fin) = self.fin_at {
+                if fin == self.rcv_nxt {
+                    self.fin_at = None;
+                    self.rcv_nxt += 1;
+                    self.ack_now = true;
+                    ev.peer_fin = true;
+                    match self.state {
+                        State::Established => self.state = State::CloseWait,
+                        State::FinWait1 => {
+                            if self.fin_acked() {
+                                self.enter_time_wait(env, ev);
+                            } else {
+                                self.state = State::Closing;
+                            }
+                        }
+                        State::FinWait2 => self.enter_time_wait(env, ev),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn enter_time_wait(&mut self, env: &mut Env<'_>, ev: &mut Events) {
+        self.state = State::TimeWait;
+        self.wait_at = Some(env.now + env.cfg.time_wait);
+        self.rto_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.delack_at = None;
+        ev.closed = Some(CloseReason::Normal);
+    }
+
+    /// RFC 5961 7: challenge ACKs are rate limited per instance.
+    fn challenge_ack(&mut self, env: &mut Env<'_>) {
+        if env.challenge.take(env.now) {
+            self.ack_now = true;
+        } else {
+            env.stats.challenge_ack_limited += 1;
+        }
+    }
+
+    /// RFC 7323 4.3: TS.Recent follows the segment that covers Last.ACK.sent.
+    fn update_ts_recent(&mut self, seg: &TcpRepr, now: Instant) {
+        if !self.ts_ok {
+            return;
+        }
+        if let Some((tsval, _)) = seg.options.timestamps {
+            let end = seg.seq + seg.segment_len() as u32;
+            if seg.seq.le(self.last_ack_sent)
+                && self.last_ack_sent.le(end)
+                && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            {
+                self.ts_recent = tsval;
+                self.ts_recent_at = now;
+            }
+        }
+    }
+
+    /// RFC 9293 3.10.7.4 fifth, window update part.
+    fn update_window(&mut self, seg: &TcpRepr) {
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+            let was_zero = self.snd_wnd == 0;
+            self.snd_wnd = u32::from(seg.window) << self.snd_shift;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            if was_zero && self.snd_wnd > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
+    fn update_scoreboard(&mut self, seg: &TcpRepr) {
+        for b in seg.options.sack.iter() {
+            // Trust only blocks inside what we sent and above what is acknowledged.
+            let SackBlock { left, right } = *b;
+            let left = left.max(self.snd_una);
+            if !left.lt(right) || right.gt(self.snd_max) {
+                continue;
+            }
+            let _ = self
+                .scoreboard
+                .add(left.dist_from(self.snd_una), right.dist_from(left));
+        }
+    }
+
+    /// The SACKed ranges as `[start, end)` offsets from SND.UNA, ascending.
+    fn sacked(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.scoreboard.ranges().map(|(s, l)| (s, s + l))
+    }
+
+    /// Bytes SACKed in `[from, to)`.
+    fn sacked_between(&self, from: Seq, to: Seq) -> u32 {
+        let a = from.dist_from(self.snd_una);
+        let b = to.dist_from(self.snd_una);
+        self.sacked()
+            .map(|(s, e)| e.min(b).saturating_sub(s.max(a)))
+            .sum()
+    }
+
+    /// RFC 6675 IsLost boundary: bytes below it (not SACKed) have more than
+    /// (DupThresh - 1) * SMSS bytes SACKed above them.
+    fn lost_boundary(&self) -> Seq {
+        let threshold = (DUP_THRESH - 1) * self.smss;
+        let mut above = 0u32;
+        let ranges: SmallVec<[(u32, u32); 8]> = self.sacked().collect();
+        for &(s, e) in ranges.iter().rev() {
+            above += e - s;
+            if above > threshold {
+                return self.snd_una + s;
+            }
+        }
+        self.snd_una
+    }
+
+    /// Bytes in the network: SND.NXT - SND.UNA outside recovery, the RFC 6675 pipe in it.
+    fn pipe(&self) -> u32 {
+        if !self.in_recovery {
+            return self.in_flight();
+        }
+        let outstanding = self.snd_max.dist_from(self.snd_una);
+        if self.sack_ok {
+            let unsacked = outstanding - self.scoreboard.buffered().min(outstanding);
+            let lost_end = self.lost_boundary();
+            let rxt = self.high_rxt.max(self.snd_una);
+            let lost_unsent = if rxt.lt(lost_end) {
+                lost_end.dist_from(rxt) - self.sacked_between(rxt, lost_end)
+            } else {
+                0
+            };
+            unsacked.saturating_sub(lost_unsent)
+        } else {
+            // Each duplicate ACK says a segment left the network (RFC 5681 3.2 step 4).
+            let left = self.dupacks.saturating_mul(self.smss);
+            let rxt = self.high_rxt.max(self.snd_una).dist_from(self.snd_una);
+            outstanding.saturating_sub(left).saturating_add(rxt)
+        }
+    }
+
+    fn on_new_ack(&mut self, env: &mut Env<'_>, seg: &TcpRepr, ev: &mut Events) {
+        let now = env.now;
+        let flight_before = self.pipe();
+        let acked_seq = seg.ack.dist_from(self.snd_una);
+        // Data bytes: the queue from q_seq on; a FIN's sequence number is not data.
+        let data_acked = if seg.ack.gt(self.q_seq) {
+            seg.ack.dist_from(self.q_seq).min(self.queue.len())
+        } else {
+            0
+        };
+        self.queue.pop(data_acked);
+        self.q_seq += data_acked;
+        self.scoreboard.advance(acked_seq);
+        self.snd_una = seg.ack;
+        if self.snd_nxt.lt(self.snd_una) {
+            self.snd_nxt = self.snd_una;
+        }
+        ev.acked += data_acked;
+        self.retries = 0;
+        self.dupacks = 0;
+
+        // RTT (RFC 7323 4 with timestamps, else one timed segment with Karn's rule).
+        let mut sample = None;
+        if self.ts_ok {
+            if let Some((_, tsecr)) = seg.options.timestamps {
+                if tsecr != 0 {
+                    let ms = self.ts_now(now).wrapping_sub(tsecr);
+                    let d = Duration::from_millis(u64::from(ms));
+                    if d <= MAX_RTT_SAMPLE {
+                        sample = Some(d);
+                    }
+                }
+            }
+        } else if let Some((s, at)) = self.rtt_seq {
+            if seg.ack.gt(s) {
+                sample = Some(now.saturating_since(at));
+                self.rtt_seq = None;
+            }
+        }
+        if let Some(d) = sample {
+            self.rtt.sample(d);
+        }
+
+        if self.in_recovery {
+            if seg.ack.ge(self.recover) {
+                self.in_recovery = false;
+                self.cc.on_recovery_end(now);
+            } else if !self.sack_ok {
+                // RFC 6582 3.2 step 4: a partial ACK retransmits the next hole.
+                self.high_rxt = self.snd_una;
+                self.rexmit_now = true;
+            }
+        } else if data_acked > 0 {
+            self.cc.on_ack(now, data_acked, flight_before, sample);
+        }
+
+        // RFC 6298 5.2 / 5.3.
+        if self.snd_una == self.snd_max {
+            self.rto_at = None;
+        } else {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+    }
+
+    fn on_dup_ack(&mut self, env: &mut Env<'_>, seg: &TcpRepr, payload_len: usize) {
+        // RFC 5681 2 "duplicate acknowledgment": outstanding data, no payload, no SYN/FIN,
+        // the same window.
+        let outstanding = self.snd_max != self.snd_una;
+        let same_window = (u32::from(seg.window) << self.snd_shift) == self.snd_wnd;
+        let sack_news = self.sack_ok && !seg.options.sack.is_empty();
+        if !outstanding
+            || payload_len > 0
+            || seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
+            || (!same_window && !sack_news)
+        {
+            return;
+        }
+        env.stats.rx_dup_acks += 1;
+        self.dupacks += 1;
+        if self.in_recovery {
+            return;
+        }
+        if self.sack_ok && !seg.options.sack.is_empty() {
+            self.update_scoreboard(seg);
+        }
+        let lost = self.sack_ok && self.lost_boundary().gt(self.snd_una);
+        if (self.dupacks >= DUP_THRESH || lost) && self.snd_una.ge(self.recover) {
+            // RFC 6675 5 / RFC 6582 3.2: enter fast recovery.
+            let flight = self.in_flight();
+            self.in_recovery = true;
+            self.recover = self.snd_max;
+            self.high_rxt = self.snd_una;
+            self.rexmit_now = true;
+            self.rtt_seq = None;
+            self.cc.on_congestion(env.now, flight);
+            env.stats.fast_retransmits += 1;
+        }
+    }
+
+    fn on_segment_syn_sent(&mut self, env: &mut Env<'_>, seg: &TcpRepr, ev: &mut Events) {
+        let now = env.now;
+        let has_ack = seg.flags.contains(TcpFlags::ACK);
+        // First: the ACK must cover our SYN and nothing more.
+        if has_ack && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_max)) {
+            if !seg.flags.contains(TcpFlags::RST) {
+                self.pending_rst = Some((seg.ack, None));
+            }
+            env.stats.rx_bad_ack += 1;
+            return;
+        }
+        // Second: RST, only with an acceptable ACK.
+        if seg.flags.contains(TcpFlags::RST) {
+            if has_ack {
+                env.stats.rx_rst += 1;
+                self.state = State::Closed;
+                ev.closed = Some(CloseReason::Refused);
+            } else {
+                env.stats.rx_out_of_window += 1;
+            }
+            return;
+        }
+        // Fourth: SYN.
+        if !seg.flags.contains(TcpFlags::SYN) {
+            env.stats.rx_no_ack += 1;
+            return;
+        }
+        let peer = PeerSyn::from_repr(seg);
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.negotiate(&peer, env.cfg, now);
+        self.ack_now = true;
+        if has_ack {
+            self.snd_una = seg.ack;
+            self.q_seq = self.iss + 1;
+            self.snd_wnd = u32::from(seg.window) << self.snd_shift;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.state = State::Established;
+            self.rto_at = None;
+            self.retries = 0;
+            if let Some((_, at)) = self.rtt_seq.take() {
+                self.rtt.sample(now.saturating_since(at));
+            } else if let (true, Some((_, tsecr))) = (self.ts_ok, seg.options.timestamps) {
+                let ms = self.ts_now(now).wrapping_sub(tsecr);
+                self.rtt
+                    .sample(Duration::from_millis(u64::from(ms)).min(MAX_RTT_SAMPLE));
+            }
+            self.cc.init(self.smss, now);
+            ev.established = true;
+            if self.fin_queued {
+                self.state = State::FinWait1;
+            }
+        } else {
+            // Simultaneous open: SYN-RECEIVED, answer with SYN-ACK.
+            self.state = State::SynReceived;
+            self.snd_wnd = u32::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_nxt = self.iss;
+        }
+    }
+
+    /// Seventh step: in-order bytes go to the application, others into reassembly.
+    fn receive_text(
+        &mut self,
+        env: &mut Env<'_>,
+        seg: &TcpRepr,
+        payload: &[u8],
+        ev: &mut Events,
+        rx_pool: &mut Vec<RingBuf>,
+        rx_budget: &mut usize,
+    ) {
+        // Trim to the window: before RCV.NXT (already received) and past its right edge.
+        let mut start = 0usize;
+        let mut seq = seg.seq;
+        if seq.lt(self.rcv_nxt) {
+            start = (self.rcv_nxt.dist_from(seq) as usize).min(payload.len());
+            seq = self.rcv_nxt;
+        }
+        let room = self.rcv_wnd.saturating_sub(seq.dist_from(self.rcv_nxt)) as usize;
+        let end = payload.len().min(start + room);
+        if start >= end {
+            self.ack_now = true;
+            return;
+        }
+        let len = (end - start) as u32;
+        if seq == self.rcv_nxt {
+            let had_gap = !self.reasm.is_empty();
+            self.rcv_nxt += len;
+            env.stats.rx_bytes += u64::from(len);
+            ev.deliver = Some((start, end));
+            if had_gap {
+                self.reasm.advance(len);
+                if let Some(r) = self.rx_ring.as_mut() {
+                    r.commit(len as usize);
+                    r.dequeue(len as usize);
+                }
+                let ready = self.reasm.front_len();
+                if ready > 0 {
+                    if let Some(r) = self.rx_ring.as_mut() {
+                        r.commit(ready as usize);
+                    }
+                    self.reasm.advance(ready);
+                    self.rcv_nxt += ready;
+                    env.stats.rx_bytes += u64::from(ready);
+                    ev.deliver_ring = ready;
+                }
+                // RFC 5681 4.2: ACK at once when a segment fills a gap.
+                self.ack_now = true;
+            } else {
+                self.unacked_segs += 1;
+                if self.unacked_segs >= 2 || len < self.smss.min(536) {
+                    // Every second full segment (RFC 9293 3.8.6.3); a short one is often
+                    // the end of a message: do not make the sender wait for it.
+                    self.ack_now = true;
+                } else if self.delack_at.is_none() {
+                    self.delack_at = Some(env.now + env.cfg.delayed_ack);
+                }
+            }
+            if seg.flags.contains(TcpFlags::PSH) {
+                self.ack_now = true;
+            }
+        } else {
+            // Out of order: hold it if we can, and ACK at once (RFC 5681 4.2) with SACK.
+            self.ack_now = true;
+            let offset = seq.dist_from(self.rcv_nxt);
+            if self.rx_ring.is_none() {
+                if let Some(mut r) = rx_pool.pop() {
+                    r.clear();
+                    self.rx_ring = Some(r);
+                } else if *rx_budget > 0 {
+                    *rx_budget -= 1;
+                    self.rx_ring = Some(RingBuf::new(self.rcv_wnd as usize));
+                }
+            }
+            let Some(ring) = self.rx_ring.as_mut() else {
+                env.stats.rx_reassembly_full += 1;
+                return;
+            };
+            if self.reasm.add(offset, len).is_err() {
+                env.stats.rx_reassembly_full += 1;
+                return;
+            }
+            ring.write_at(offset as usize, &payload[start..end]);
+            env.stats.rx_out_of_order += 1;
+        }
+    }
+
+    /// Hand the reassembly ring's ready bytes over (the core delivers them, then calls
+    /// [`ring_delivered`](Self::ring_delivered)).
+    pub(crate) fn ring_delivered(&mut self, n: u32, rx_pool: &mut Vec<RingBuf>) {
+        if let Some(r) = self.rx_ring.as_mut() {
+            r.dequeue(n as usize);
+        }
+        if self.reasm.is_empty() {
+            if let Some(r) = self.rx_ring.take() {
+                rx_pool.push(r);
+            }
+        }
+    }
+
+    // ---- timers ----
+
+    /// Handle every timer due at `now`.
+    pub(crate) fn on_timer(&mut self, env: &mut Env<'_>, ev: &mut Events) {
+        let now = env.now;
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if due(self.wait_at) {
+            self.wait_at = None;
+            match self.state {
+                State::TimeWait => {
+                    self.state = State::Closed;
+                    // The application heard of it when TIME-WAIT began.
+                }
+                State::FinWait2 => {
+                    // The peer never closed: give up (Linux's tcp_fin_timeout).
+                    env.stats.aborted += 1;
+                    self.state = State::Closed;
+                    ev.closed = Some(CloseReason::TimedOut);
+                }
+                _ => {}
+            }
+            return;
+        }
+        if due(self.rto_at) {
+            self.rto_at = None;
+            self.on_rto(env, ev);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if due(self.delack_at) {
+            self.delack_at = None;
+            self.ack_now = true;
+        }
+        if due(self.persist_at) {
+            self.persist_at = None;
+            if self.snd_wnd == 0 && self.has_unsent() {
+                env.stats.window_probes += 1;
+                self.send_probe_pending = true;
+                self.persist_backoff = self.persist_backoff.saturating_add(1);
+            }
+        }
+        if due(self.keepalive_at) {
+            self.keepalive_at = None;
+            if let Some(k) = env.cfg.keepalive {
+                if self.ka_probes >= k.probes {
+                    env.stats.keepalive_timeouts += 1;
+                    self.pending_rst = Some((self.snd_nxt, Some(self.rcv_nxt)));
+                    self.state = State::Closed;
+                    ev.closed = Some(CloseReason::TimedOut);
+                    return;
+                }
+                if self.state.is_synchronized() {
+                    self.ka_probes += 1;
+                    env.stats.keepalive_probes += 1;
+                    self.send_probe_pending = true;
+                }
+                self.keepalive_at = Some(now + k.interval);
+            }
+        }
+    }
+
+    fn on_rto(&mut self, env: &mut Env<'_>, ev: &mut Events) {
+        let now = env.now;
+        env.stats.rto_expired += 1;
+        self.retries += 1;
+        let limit = match self.state {
+            State::SynSent => env.cfg.syn_retries,
+            State::SynReceived => env.cfg.synack_retries,
+            _ => env.cfg.max_retransmits,
+        };
+        if self.retries > limit {
+            match self.state {
+                State::SynSent => {
+                    self.state = State::Closed;
+                    ev.closed = Some(CloseReason::Refused);
+                }
+                State::SynReceived => {
+                    env.stats.synack_timeouts += 1;
+                    self.state = State::Closed;
+                    ev.closed = Some(CloseReason::TimedOut);
+                }
+                _ => {
+                    env.stats.retransmit_timeouts += 1;
+                    self.pending_rst = Some((self.snd_nxt, Some(self.rcv_nxt)));
+                    self.state = State::Closed;
+                    ev.closed = Some(CloseReason::TimedOut);
+                }
+            }
+            return;
+        }
+        self.rtt.backoff();
+        self.rtt_seq = None;
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            env.stats.syn_retransmits += 1;
+            self.snd_nxt = self.iss;
+            return;
+        }
+        // RFC 5681 3.1 / RFC 6298 5.4-5.6: loss window, go back to SND.UNA.
+        let flight = self.pipe();
+        self.cc.on_timeout(now, flight);
+        self.in_recovery = false;
+        self.recover = self.snd_max;
+        self.dupacks = 0;
+        // RFC 2018 8: forget what the receiver SACKed; it may renege.
+        self.scoreboard = Assembler::new();
+        self.snd_nxt = self.snd_una;
+        self.high_rxt = self.snd_una;
+    }
+
+    fn has_unsent(&self) -> bool {
+        let data_end = self.q_seq + self.queue.len();
+        self.snd_nxt.lt(data_end) || (self.fin_queued && !self.fin_sent())
+    }
+
+    // ---- output ----
+
+    /// Send what the state, the windows and the sink allow: SYN or SYN-ACK, new data,
+    /// retransmissions, FIN, probes, ACKs, resets.
+    pub(crate) fn output(&mut self, env: &mut Env<'_>, sink: &mut impl SegmentSink) {
+        let now = env.now;
+        if let Some((seq, ack)) = self.pending_rst.take() {
+            self.send_rst(env, sink, seq, ack);
+        }
+        if self.abort_requested {
+            return;
+        }
+        match self.state {
+            State::Closed => return,
+            State::SynSent | State::SynReceived => {
+                if self.snd_nxt == self.iss || self.ack_now {
+                    let mut flags = TcpFlags::SYN;
+                    if self.state == State::SynReceived {
+                        flags |= TcpFlags::ACK;
+                    }
+                    if self.snd_nxt != self.iss {
+                        // A retransmission asked for by the peer: same SYN again.
+                        self.snd_nxt = self.iss;
+                    }
+                    if self.emit(env, sink, self.iss, flags, None) {
+                        if self.rtt_seq.is_none() && self.retries == 0 {
+                            self.rtt_seq = Some((self.iss, now));
+                        }
+                        self.snd_nxt = self.iss + 1;
+                        self.snd_max = self.snd_max.max(self.snd_nxt);
+                        if self.rto_at.is_none() {
+                            self.rto_at = Some(now + self.rtt.rto());
+                        }
+                    }
+                }
+                return;
+            }
+            State::TimeWait => {
+                if self.ack_now {
+                    self.emit(env, sink, self.snd_nxt, TcpFlags::ACK, None);
+                }
+                return;
+            }
+            _ => {}
+        }
+
+        // Idle restart (RFC 5681 4.1).
+        if self.snd_una == self.snd_max
+            && self.has_unsent()
+            && now.saturating_since(self.last_sent) > self.rtt.rto()
+        {
+            self.cc.on_idle_restart(now);
+        }
+
+        // Loss recovery retransmissions first.
+        if self.in_recovery {
+            self.recovery_output(env, sink);
+        }
+
+        // New data (or go-back-N resends after a timeout), then the FIN.
+        let data_end = self.q_seq + self.queue.len();
+        loop {
+            if sink.space() == 0 {
+                break;
+            }
+            let wnd_end = self.snd_una + self.snd_wnd;
+            let cwnd_room = self.cc.cwnd().saturating_sub(self.pipe());
+            let wnd_room = if wnd_end.gt(self.snd_nxt) {
+                wnd_end.dist_from(self.snd_nxt)
+            } else {
+                0
+            };
+            if self.snd_nxt.lt(data_end) {
+                let remaining = data_end.dist_from(self.snd_nxt);
+                let room = wnd_room.min(cwnd_room);
+                let len = remaining.min(self.smss).min(room);
+                if len == 0 {
+                    break;
+                }
+                // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short segment only at the
+                // end of the data, with nothing in flight, or for half the peer's window.
+                if len < self.smss
+                    && len < remaining
+                    && self.snd_nxt != self.snd_una
+                    && len < self.max_snd_wnd / 2
+                {
+                    break;
+                }
+                if !self.send_data(env, sink, self.snd_nxt, len, data_end) {
+                    break;
+                }
+                continue;
+            }
+            if self.fin_queued
+                && self.snd_nxt == data_end
+                && self.emit(env, sink, data_end, TcpFlags::FIN | TcpFlags::ACK, None)
+            {
+                self.advance_nxt(data_end + 1, now);
+            }
+            break;
+        }
+
+        // Zero window: persist (RFC 9293 3.8.6.1); the probe itself is an old-sequence
+        // segment the peer must answer with its window.
+        if self.send_probe_pending {
+            self.send_probe_pending = false;
+            self.emit(env, sink, self.snd_una - 1, TcpFlags::ACK, None);
+        }
+        if self.snd_wnd == 0 && self.has_unsent() && self.snd_una == self.snd_nxt {
+            if self.persist_at.is_none() {
+                let d = self
+                    .rtt
+                    .rto()
+                    .saturating_mul(1 << self.persist_backoff.min(10))
+                    .min(MAX_PERSIST);
+                self.persist_at = Some(now + d);
+            }
+        } else if self.snd_una != self.snd_nxt {
+            self.persist_at = None;
+        }
+
+        if self.ack_now {
+            self.emit(env, sink, self.snd_nxt, TcpFlags::ACK, None);
+        }
+    }
+
+    /// RFC 6675 5 (NextSeg) / RFC 6582: retransmit holes while the pipe allows.
+    fn recovery_output(&mut self, env: &mut Env<'_>, sink: &mut impl SegmentSink) {
+        let data_end = self.q_seq + self.queue.len();
+        loop {
+            if sink.space() == 0 {
+                return;
+            }
+            if !self.rexmit_now && self.pipe() + self.smss > self.cc.cwnd() {
+                return;
+            }
+            let Some((seq, len)) = self.next_hole() else {
+                self.rexmit_now = false;
+                return;
+            };
+            let data_len = if seq.lt(data_end) {
+                len.min(data_end.dist_from(seq))
+            } else {
+                0
+            };
+            let sent = if data_len > 0 {
+                self.send_data(env, sink, seq, data_len, data_end)
+            } else if self.fin_sent() && seq == data_end {
+                self.emit(env, sink, seq, TcpFlags::FIN | TcpFlags::ACK, None)
+            } else {
+                false
+            };
+            self.rexmit_now = false;
+            if !sent {
+                return;
+            }
+            self.high_rxt = seq + data_len.max(1);
+        }
+    }
+
+    /// The next range to retransmit in recovery, if any.
+    fn next_hole(&self) -> Option<(Seq, u32)> {
+        let from = self.high_rxt.max(self.snd_una);
+        if !self.sack_ok {
+            // NewReno: only the segment at SND.UNA, once per partial ACK.
+            if from == self.snd_una && self.snd_una.lt(self.snd_max) {
+                return Some((
+                    self.snd_una,
+                    self.smss.min(self.snd_max.dist_from(self.snd_una)),
+                ));
+            }
+            return None;
+        }
+        let lost_end = self.lost_boundary().max(if self.rexmit_now {
+            self.snd_una + 1
+        } else {
+            self.snd_una
+        });
+        if !from.lt(lost_end) {
+            return None;
+        }
+        // First byte at or after `from` not SACKed, and the hole's end.
+        let mut s = from.dist_from(self.snd_una);
+        let mut hole_end = self.snd_max.dist_from(self.snd_una);
+        for (a, b) in self.sacked() {
+            if s >= a && s < b {
+                s = b;
+            } else if a > s {
+                hole_end = a;
+                break;
+            }
+        }
+        let start = self.snd_una + s;
+        if !start.lt(lost_end) || !start.lt(self.snd_max) {
+            return None;
+        }
+        let len = hole_end.saturating_sub(s).min(self.smss);
+        (len > 0).then_some((start, len))
+    }
+
+    fn advance_nxt(&mut self, to: Seq, now: Instant) {
+        if to.gt(self.snd_nxt) {
+            self.snd_nxt = to;
+        }
+        if self.snd_nxt.gt(self.snd_max) {
+            self.snd_max = self.snd_nxt;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        self.last_sent = now;
+    }
+
+    /// Send `len` bytes at `seq` from the queue (one piece: a prepared segment when it is
+    /// one whole, else a copy). Advances SND.NXT when it sends beyond it.
+    fn send_data(
+        &mut self,
+        env: &mut Env<'_>,
+        sink: &mut impl SegmentSink,
+        seq: Seq,
+        len: u32,
+        data_end: Seq,
+    ) -> bool {
+        let now = env.now;
+        let o = seq.dist_from(self.q_seq);
+        let Some(piece) = self.queue.piece(o, len) else {
+            return false;
+        };
+        let plen = match piece {
+            Piece::Stream { len, .. } | Piece::Object { len, .. } => len,
+        };
+        let end = seq + plen;
+        let retransmit = seq.lt(self.snd_max);
+        let mut flags = TcpFlags::ACK;
+        if end == data_end {
+            flags |= TcpFlags::PSH;
+            // Piggyback the FIN on the last segment.
+            if self.fin_queued && (!retransmit || self.fin_sent()) {
+                flags |= TcpFlags::FIN;
+            }
+        }
+        if !self.emit(env, sink, seq, flags, Some(piece)) {
+            return false;
+        }
+        env.stats.tx_bytes += u64::from(plen);
+        if retransmit {
+            env.stats.retransmits += 1;
+            if self.rtt_seq.is_some_and(|(s, _)| s.ge(seq)) {
+                self.rtt_seq = None;
+            }
+        } else if self.rtt_seq.is_none() && !self.ts_ok {
+            self.rtt_seq = Some((seq, now));
+        }
+        let fin = u32::from(flags.contains(TcpFlags::FIN));
+        if !self.in_recovery || !retransmit {
+            self.advance_nxt(end + fin, now);
+        } else {
+            self.last_sent = now;
+            if end.gt(self.snd_max) {
+                self.snd_max = end;
+            }
+        }
+        true
+    }
+
+    /// Build one segment into the sink. `piece` is its payload.
+    fn emit(
+        &mut self,
+        env: &mut Env<'_>,
+        sink: &mut impl SegmentSink,
+        seq: Seq,
+        flags: TcpFlags,
+        piece: Option<Piece>,
+    ) -> bool {
+        let now = env.now;
+        let syn = flags.contains(TcpFlags::SYN);
+        let mut options = TcpOptions::default();
+        if syn {
+            options.mss = Some(env.cfg.mss);
+            let offer_ws = env.cfg.window_scaling && (self.state == State::SynSent || self.ws_ok);
+            if offer_ws {
+                options.window_scale = Some(self.rcv_shift);
+            }
+            let offer_sack = env.cfg.sack && (self.state == State::SynSent || self.sack_ok);
+            options.sack_permitted = offer_sack;
+            let offer_ts = env.cfg.timestamps && (self.state == State::SynSent || self.ts_ok);
+            if offer_ts {
+                options.timestamps = Some((self.ts_now(now), self.ts_recent_if_any()));
+            }
+        } else {
+            if self.ts_ok {
+                options.timestamps = Some((self.ts_now(now), self.ts_recent));
+            }
+            if self.sack_ok && !self.reasm.is_empty() {
+                let max = if self.ts_ok { 3 } else { 4 };
+                options.sack = self.reasm.sack_blocks(self.rcv_nxt, max);
+            }
+        }
+        let window = if syn {
+            self.rcv_wnd.min(65_535) as u16
+        } else {
+            (self.rcv_wnd >> self.rcv_shift).min(65_535) as u16
+        };
+        let ack_flag = flags.contains(TcpFlags::ACK);
+        let payload_len = match piece {
+            Some(Piece::Stream { len, .. } | Piece::Object { len, .. }) => len as usize,
+            None => 0,
+        };
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: if ack_flag { self.rcv_nxt } else { Seq(0) },
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload_len,
+        };
+        let (src, dst) = (*self.local.ip(), *self.remote.ip());
+        let sent = match piece {
+            None => sink.send(src, dst, repr.header_len(), |buf| {
+                repr.emit_header(&mut TcpPacket::new_unchecked(&mut *buf), src, dst);
+                repr.header_len()
+            }),
+            Some(Piece::Stream { at, len }) => {
+                let Some(ring) = self.queue.ring.as_ref() else {
+                    return false;
+                };
+                let h = repr.header_len();
+                sink.send(src, dst, h + len as usize, |buf| {
+                    let n = ring.copy_out(at as usize, &mut buf[h..h + len as usize]);
+                    if n != len as usize {
+                        return 0;
+                    }
+                    repr.emit_header(&mut TcpPacket::new_unchecked(&mut *buf), src, dst);
+                    h + len as usize
+                })
+            }
+            Some(Piece::Object { id, offset, len }) => {
+                let Some(obj) = env.objects.get(id.0 as usize) else {
+                    return false;
+                };
+                match obj.whole_segment(offset, len) {
+                    Some(k) => {
+                        env.stats.tx_prepared += 1;
+                        sink.send_prepared(src, dst, &repr, id, obj, k)
+                    }
+                    _ => {
+                        env.stats.tx_prepared_resegmented += 1;
+                        let data = &obj.data()[offset as usize..(offset + len) as usize];
+                        let h = repr.header_len();
+                        sink.send(src, dst, h + data.len(), |buf| {
+                            buf[h..h + data.len()].copy_from_slice(data);
+                            repr.emit_header(&mut TcpPacket::new_unchecked(&mut *buf), src, dst);
+                            h + data.len()
+                        })
+                    }
+                }
+            }
+        };
+        if !sent {
+            env.stats.tx_dropped += 1;
+            return false;
+        }
+        env.stats.tx_segments += 1;
+        if ack_flag {
+            self.ack_now = false;
+            self.delack_at = None;
+            self.unacked_segs = 0;
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        true
+    }
+
+    fn ts_recent_if_any(&self) -> u32 {
+        if self.state == State::SynSent {
+            0
+        } else {
+            self.ts_recent
+        }
+    }
+
+    fn send_rst(
+        &mut self,
+        env: &mut Env<'_>,
+        sink: &mut impl SegmentSink,
+        seq: Seq,
+        ack: Option<Seq>,
+    ) {
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: ack.unwrap_or(Seq(0)),
+            flags: if ack.is_some() {
+                TcpFlags::RST | TcpFlags::ACK
+            } else {
+                TcpFlags::RST
+            },
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload_len: 0,
+        };
+        let (src, dst) = (*self.local.ip(), *self.remote.ip());
+        if sink.send(src, dst, repr.header_len(), |buf| {
+            repr.emit_header(&mut TcpPacket::new_unchecked(&mut *buf), src, dst);
+            repr.header_len()
+        }) {
+            env.stats.tx_rst += 1;
+            env.stats.tx_segments += 1;
+        } else {
+            env.stats.tx_dropped += 1;
+        }
+    }
+
+    /// Abort: a reset now (RFC 9293 3.10.5 ABORT), if the connection got far enough to
+    /// need one.
+    pub(crate) fn abort(&mut self, env: &mut Env<'_>, sink: &mut impl SegmentSink) {
+        if matches!(self.state, State::SynSent | State::TimeWait | State::Closed) {
+            self.state = State::Closed;
+            return;
+        }
+        self.send_rst(env, sink, self.snd_nxt, Some(self.rcv_nxt));
+        self.state = State::Closed;
+    }
+}
