@@ -6,9 +6,11 @@
 
 use clap::{Args, ValueEnum};
 use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
+use nmio::backend::impair::{ImpairConfig, ImpairedPort};
+use nmio::backend::impair_model::Impairments;
 use nmio::backend::pipe::{self, PipeConfig, PipePort};
 use nmio::backend::tap::{TapConfig, TapPort};
-use nmio::Port;
+use nmio::{MonotonicClock, Port};
 
 /// Which packet I/O backend to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -57,6 +59,54 @@ pub struct BackendArgs {
     /// wake-up per frame, for latency).
     #[arg(long, default_value = "v3")]
     pub rx_ring: RxRingKind,
+    /// Frames the port's prepared-packet pool holds (prepared TCP objects take one per
+    /// segment).
+    #[arg(long, default_value_t = 4096)]
+    pub prepared_frames: usize,
+    /// Impair this port's traffic in both directions with the `impair` wrapper, e.g.
+    /// `loss=0.01` or `loss=0.05,reorder=0.25,dup=0.01` or `delay=20ms,jitter=5ms`
+    /// (the kernel here has no netem).
+    #[arg(long, value_name = "SPEC")]
+    pub impair: Option<String>,
+    /// Seed of the impairments.
+    #[arg(long, default_value_t = 1)]
+    pub impair_seed: u64,
+}
+
+impl BackendArgs {
+    /// The impairment settings asked for, if any.
+    pub fn impair_config(&self) -> Result<Option<ImpairConfig>, String> {
+        let Some(spec) = &self.impair else {
+            return Ok(None);
+        };
+        let imp = Impairments::parse(spec).map_err(|e| format!("--impair: {e}"))?;
+        Ok(Some(ImpairConfig {
+            rx: imp.clone(),
+            tx: imp,
+            seed: self.impair_seed,
+            hold: 4096,
+        }))
+    }
+}
+
+/// Run `user` on `port`, wrapped in the impairment wrapper when `cfg` asks for it.
+fn run_maybe_impaired<U: PortUser, P>(
+    user: U,
+    port: P,
+    cfg: Option<ImpairConfig>,
+) -> Result<U::Output, String>
+where
+    P: Port + Send + 'static,
+    P::Rx: Send + 'static,
+    P::Tx: Send + 'static,
+{
+    match cfg {
+        Some(cfg) => {
+            let port = ImpairedPort::new(port, MonotonicClock, cfg).map_err(|e| e.to_string())?;
+            Ok(user.run(port, None))
+        }
+        None => Ok(user.run(port, None)),
+    }
 }
 
 /// Something generic over the port type, run with the port the user chose.
@@ -76,11 +126,16 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
             Ok(())
         }
     };
+    let impair = args.impair_config()?;
     match args.backend {
         BackendKind::Pipe => {
+            if impair.is_some() {
+                return Err("--impair works on afpacket and tap (the pipe demo is clean)".into());
+            }
             let (a, b) = pipe::pair(PipeConfig {
                 ring_size: args.tx_ring.min(4096),
                 wire_capacity: 8192,
+                prepared_capacity: args.prepared_frames,
                 ..Default::default()
             })
             .map_err(|e| e.to_string())?;
@@ -97,20 +152,22 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
                 rx_block_count: args.rx_blocks,
                 rx_ring: args.rx_ring,
                 fanout,
+                prepared_capacity: args.prepared_frames,
                 ..AfPacketConfig::new(args.iface.clone())
             };
             let port = AfPacketPort::open(cfg).map_err(|e| e.to_string())?;
-            Ok(user.run(port, None))
+            run_maybe_impaired(user, port, impair)
         }
         BackendKind::Tap => {
             need_iface("tap")?;
             let cfg = TapConfig {
                 ifname: args.iface.clone(),
                 tx_slots: args.tx_ring.min(4096),
+                prepared_capacity: args.prepared_frames,
                 ..Default::default()
             };
             let port = TapPort::open(cfg).map_err(|e| e.to_string())?;
-            Ok(user.run(port, None))
+            run_maybe_impaired(user, port, impair)
         }
     }
 }

@@ -3,9 +3,11 @@
 //! * `reflector`: an L2 reflector (swap MACs, send back), the raw backend ceiling.
 //! * `ipstack`: the IPv4 layer alone (ARP, ping) on any backend.
 //! * `udp-echo`: a UDP echo server on any backend.
+//! * `tcp-serve`, `tcp-fetch`: a TCP test server and client ([`tcp_test`]).
 //!
 //! [`backend`] turns the common command-line options into an opened [`nmio::Port`];
 //! [`stack_cli`] holds the interface options and run plumbing the stack apps share.
 
 pub mod backend;
 pub mod stack_cli;
+pub mod tcp_test;
