@@ -352,6 +352,22 @@ mod tests {
         }
     }
 
+    /// The per-connection fields a fresh template holds.
+    fn template_fields() -> FrameFields {
+        FrameFields {
+            dst_mac: MacAddr::ZERO,
+            ip_ident: 0,
+            dst_ip: Ipv4Addr::UNSPECIFIED,
+            src_port: 0,
+            dst_port: 0,
+            seq: Seq(0),
+            ack: Seq(0),
+            flags: TcpFlags::ACK,
+            window: 0,
+            timestamps: Some((0, 0)),
+        }
+    }
+
     fn template(payload: &[u8]) -> Vec<u8> {
         let mut buf = vec![0; frame_len(payload.len())];
         assert_eq!(build(&mut buf, OUR_MAC, US, 64, payload), Ok(buf.len()));
@@ -460,18 +476,7 @@ mod tests {
         );
         assert_eq!(frame_len(3), TEMPLATE_HI.len());
         assert_eq!(PAYLOAD_AT, 66);
-        let zero = FrameFields {
-            dst_mac: MacAddr::ZERO,
-            ip_ident: 0,
-            dst_ip: Ipv4Addr::UNSPECIFIED,
-            src_port: 0,
-            dst_port: 0,
-            seq: Seq(0),
-            ack: Seq(0),
-            flags: TcpFlags::ACK,
-            window: 0,
-            timestamps: Some((0, 0)),
-        };
+        let zero = template_fields();
         check_frame(&TEMPLATE_HI, US, 64, &zero, b"hi!");
     }
 
@@ -503,18 +508,7 @@ mod tests {
     #[test]
     fn rewrite_over_previous_connection_reads_old_values_from_frame() {
         let mut frame = CONN_HI;
-        let zero = FrameFields {
-            dst_mac: MacAddr::ZERO,
-            ip_ident: 0,
-            dst_ip: Ipv4Addr::UNSPECIFIED,
-            src_port: 0,
-            dst_port: 0,
-            seq: Seq(0),
-            ack: Seq(0),
-            flags: TcpFlags::ACK,
-            window: 0,
-            timestamps: Some((0, 0)),
-        };
+        let zero = template_fields();
         assert!(rewrite(&mut frame, &zero));
         assert_eq!(frame, TEMPLATE_HI);
     }
