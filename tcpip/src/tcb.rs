@@ -334,6 +334,8 @@ pub struct Tcb {
 
     // ACK policy.
     ack_now: bool,
+    /// SYN-RECEIVED: send a plain ACK (not the SYN-ACK again).
+    bare_ack: bool,
     unacked_segs: u32,
 
     // Owner's bookkeeping.
@@ -431,6 +433,7 @@ impl Tcb {
             high_rxt: iss,
             rexmit_now: false,
             ack_now: false,
+            bare_ack: false,
             unacked_segs: 0,
             abort_requested: false,
             app_visible: false,
@@ -690,7 +693,15 @@ impl Tcb {
             if self.state == State::TimeWait && seg.flags.contains(TcpFlags::FIN) {
                 self.wait_at = Some(now + env.cfg.time_wait);
             }
-            self.ack_now = true;
+            // RFC 9293 3.10.7.4 first: the reply is <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. In
+            // SYN-RECEIVED `ack_now` resends the SYN-ACK, right for a retransmitted SYN but
+            // not for the peer's SYN-ACK crossing ours in a simultaneous open (3.5 figure
+            // 7): two such ends would trade SYN-ACKs forever.
+            if self.state == State::SynReceived && seg.flags.contains(TcpFlags::ACK) {
+                self.bare_ack = true;
+            } else {
+                self.ack_now = true;
+            }
             return;
         }
 
@@ -763,7 +774,8 @@ impl Tcb {
 
         self.update_ts_recent(seg, now);
 
-        match ack_verdict(seg.ack, self.snd_una, self.snd_max, self.max_snd_wnd) {
+        let verdict = ack_verdict(seg.ack, self.snd_una, self.snd_max, self.max_snd_wnd);
+        match verdict {
             AckVerdict::Unacceptable => {
                 env.stats.rx_bad_ack += 1;
                 self.challenge_ack(env);
@@ -773,7 +785,10 @@ impl Tcb {
             AckVerdict::Duplicate => self.on_dup_ack(env, seg, payload.len()),
             AckVerdict::Old => {}
         }
-        self.update_window(seg);
+        // RFC 9293 3.10.7.4 fifth: only an ACK in [SND.UNA, SND.NXT] updates the window.
+        if verdict != AckVerdict::Old {
+            self.update_window(seg);
+        }
         if self.sack_ok && !seg.options.sack.is_empty() {
             self.update_scoreboard(seg);
         }
@@ -1103,7 +1118,8 @@ impl Tcb {
         if has_ack {
             self.snd_una = seg.ack;
             self.q_seq = self.iss + 1;
-            self.snd_wnd = u32::from(seg.window) << self.snd_shift;
+            // RFC 7323 2.2: the window of a SYN-ACK is never scaled.
+            self.snd_wnd = u32::from(seg.window);
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
@@ -1118,6 +1134,11 @@ impl Tcb {
                     .sample(Duration::from_millis(u64::from(ms)).min(MAX_RTT_SAMPLE));
             }
             self.cc.init(self.smss, now);
+            // RFC 9293 3.8.4: idle time counts from here, as a passive open's does from the
+            // handshake's ACK (else an active open that never hears again is never probed).
+            if let Some(k) = env.cfg.keepalive {
+                self.keepalive_at = Some(now + k.idle);
+            }
             ev.established = true;
             if self.fin_queued {
                 self.state = State::FinWait1;
@@ -1202,7 +1223,9 @@ impl Tcb {
                     self.rx_ring = Some(r);
                 } else if *rx_budget > 0 {
                     *rx_budget -= 1;
-                    self.rx_ring = Some(RingBuf::new(self.rcv_wnd as usize));
+                    // Pooled rings serve every connection: size them for the largest window
+                    // (RFC 7323 2.2: without scaling ours is clamped to 65,535).
+                    self.rx_ring = Some(RingBuf::new(env.cfg.recv_window as usize));
                 }
             }
             let Some(ring) = self.rx_ring.as_mut() else {
@@ -1361,6 +1384,9 @@ impl Tcb {
         match self.state {
             State::Closed => return,
             State::SynSent | State::SynReceived => {
+                if std::mem::take(&mut self.bare_ack) && self.snd_nxt != self.iss {
+                    self.emit(env, sink, self.snd_nxt, TcpFlags::ACK, None);
+                }
                 if self.snd_nxt == self.iss || self.ack_now {
                     let mut flags = TcpFlags::SYN;
                     if self.state == State::SynReceived {

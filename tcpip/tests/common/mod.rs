@@ -1,5 +1,6 @@
 //! Two sans-IO cores joined by a simulated link with a virtual clock, seeded impairments,
-//! and small server/client applications for transfers.
+//! and small server/client applications for transfers; and one core driven by hand with
+//! built segments ([`Host`], [`seg`], [`handshake`]) for packet-level rule tests.
 
 #![allow(dead_code)]
 
@@ -7,8 +8,11 @@ use nmio::Instant;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
+use tcpip::seq::Seq;
 use tcpip::sink::VecSink;
 use tcpip::siphash::Key;
+use tcpip::wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+use tcpip::State;
 use tcpip::{CloseReason, Conn, Handle, ObjectId, TcpApp, TcpConfig, TcpCore};
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -97,6 +101,9 @@ pub struct Net<C: TcpApp, S: TcpApp> {
     pub trace: Vec<(Side, Packet)>,
     pub keep_trace: bool,
     pub delivered: u64,
+    /// When set, a segment leaving a core goes on the link only if this returns true (the
+    /// trace still records it). `None`, the default, keeps everything.
+    pub on_link: Option<fn(Side, &Packet) -> bool>,
 }
 
 impl<C: TcpApp, S: TcpApp> Net<C, S> {
@@ -116,6 +123,7 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
             trace: Vec::new(),
             keep_trace: false,
             delivered: 0,
+            on_link: None,
         }
     }
 
@@ -125,6 +133,9 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
             let pkt = Packet { src, dst, bytes };
             if self.keep_trace {
                 self.trace.push((from, pkt.clone()));
+            }
+            if self.on_link.is_some_and(|f| !f(from, &pkt)) {
+                continue;
             }
             let imp = match from {
                 Side::Client => self.to_server,
@@ -398,4 +409,374 @@ pub fn object(len: usize, seed: u64) -> Vec<u8> {
     }
     v.truncate(len);
     v
+}
+
+// ---- Hand-made segments and a core driven by hand (rules.rs, hostile.rs) ----
+
+/// The scripted peer's port (its address is [`CLIENT`]; the core under test is
+/// [`SERVER`]:[`PORT`]).
+pub const PEER_PORT: u16 = 40000;
+
+/// A segment a core sent, parsed (checksum verified).
+#[derive(Clone, Debug)]
+pub struct Seg {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub repr: TcpRepr,
+    pub payload: Vec<u8>,
+}
+
+impl Seg {
+    /// Parse what a core sent; panics on anything malformed, which is a core bug.
+    pub fn parse(src: Ipv4Addr, dst: Ipv4Addr, bytes: &[u8]) -> Seg {
+        let packet = TcpPacket::new_checked(bytes).expect("core sent a malformed header");
+        let repr = TcpRepr::parse(&packet, src, dst).expect("core sent a bad segment");
+        Seg {
+            src,
+            dst,
+            repr,
+            payload: packet.payload().to_vec(),
+        }
+    }
+
+    pub fn flags(&self) -> TcpFlags {
+        self.repr.flags
+    }
+    pub fn seq(&self) -> Seq {
+        self.repr.seq
+    }
+    pub fn ack(&self) -> Seq {
+        self.repr.ack
+    }
+    pub fn window(&self) -> u16 {
+        self.repr.window
+    }
+    pub fn options(&self) -> &TcpOptions {
+        &self.repr.options
+    }
+    /// `(flags, seq, ack)`: one exchange of a trace, to compare in one assertion.
+    pub fn fsa(&self) -> (TcpFlags, Seq, Seq) {
+        (self.repr.flags, self.repr.seq, self.repr.ack)
+    }
+    /// `(seq, payload length)` of a data segment.
+    pub fn data(&self) -> (Seq, usize) {
+        (self.repr.seq, self.payload.len())
+    }
+    /// SACK blocks as `(left, right)`.
+    pub fn sack(&self) -> Vec<(Seq, Seq)> {
+        self.repr
+            .options
+            .sack
+            .iter()
+            .map(|b| (b.left, b.right))
+            .collect()
+    }
+}
+
+/// Segments out of a sink, parsed.
+pub fn parse_all(sink: &mut VecSink) -> Vec<Seg> {
+    sink.drain()
+        .into_iter()
+        .map(|(src, dst, bytes)| Seg::parse(src, dst, &bytes))
+        .collect()
+}
+
+/// A segment to hand to a core, field by field; [`bytes`](Self::bytes) emits it with
+/// `TcpRepr::emit`. Defaults: [`PEER_PORT`] -> [`PORT`], window 65535, no options.
+#[derive(Clone, Debug)]
+pub struct SegBuilder {
+    pub repr: TcpRepr,
+    pub payload: Vec<u8>,
+}
+
+/// A segment from the scripted peer: `flags`, `seq`, `ack`.
+pub fn seg(flags: TcpFlags, seq: Seq, ack: Seq) -> SegBuilder {
+    SegBuilder {
+        repr: TcpRepr {
+            src_port: PEER_PORT,
+            dst_port: PORT,
+            seq,
+            ack,
+            flags,
+            window: 65535,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload_len: 0,
+        },
+        payload: Vec::new(),
+    }
+}
+
+impl SegBuilder {
+    pub fn ports(mut self, src: u16, dst: u16) -> Self {
+        self.repr.src_port = src;
+        self.repr.dst_port = dst;
+        self
+    }
+    pub fn window(mut self, w: u16) -> Self {
+        self.repr.window = w;
+        self
+    }
+    pub fn mss(mut self, mss: u16) -> Self {
+        self.repr.options.mss = Some(mss);
+        self
+    }
+    pub fn ws(mut self, shift: u8) -> Self {
+        self.repr.options.window_scale = Some(shift);
+        self
+    }
+    pub fn sack_ok(mut self) -> Self {
+        self.repr.options.sack_permitted = true;
+        self
+    }
+    pub fn ts(mut self, tsval: u32, tsecr: u32) -> Self {
+        self.repr.options.timestamps = Some((tsval, tsecr));
+        self
+    }
+    /// SACK blocks `[left, right)`.
+    pub fn sack(mut self, blocks: &[(Seq, Seq)]) -> Self {
+        let b: Vec<SackBlock> = blocks
+            .iter()
+            .map(|&(left, right)| SackBlock { left, right })
+            .collect();
+        self.repr.options.sack = SackBlocks::from_slice(&b);
+        self
+    }
+    pub fn data(mut self, d: &[u8]) -> Self {
+        self.payload = d.to_vec();
+        self.repr.payload_len = d.len();
+        self
+    }
+    /// The segment's bytes, checksummed for `src -> dst`.
+    pub fn bytes(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let mut buf = vec![0u8; self.repr.buffer_len()];
+        self.repr.emit(
+            &mut TcpPacket::new_unchecked(&mut buf[..]),
+            src,
+            dst,
+            &self.payload,
+        );
+        buf
+    }
+}
+
+/// What a [`Recorder`] heard, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Accepted(Handle),
+    Connected(Handle),
+    Data(Handle, Vec<u8>),
+    Acked(Handle, usize),
+    PeerClosed(Handle),
+    Closed(Handle, CloseReason),
+}
+
+/// An application that records every callback. It closes when the peer does only if
+/// `close_on_peer_fin`.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Vec<Event>,
+    pub close_on_peer_fin: bool,
+}
+
+impl Recorder {
+    /// Every byte delivered on `h`, joined.
+    pub fn data(&self, h: Handle) -> Vec<u8> {
+        let mut v = Vec::new();
+        for e in &self.events {
+            if let Event::Data(x, d) = e {
+                if *x == h {
+                    v.extend_from_slice(d);
+                }
+            }
+        }
+        v
+    }
+    /// Every byte delivered, on any connection.
+    pub fn all_data(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        for e in &self.events {
+            if let Event::Data(_, d) = e {
+                v.extend_from_slice(d);
+            }
+        }
+        v
+    }
+    pub fn closed(&self) -> Vec<(Handle, CloseReason)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Closed(h, r) => Some((*h, *r)),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn count(&self, f: impl Fn(&Event) -> bool) -> usize {
+        self.events.iter().filter(|e| f(e)).count()
+    }
+}
+
+impl TcpApp for Recorder {
+    fn on_accept(&mut self, conn: &mut Conn<'_>) {
+        self.events.push(Event::Accepted(conn.handle()));
+    }
+    fn on_connected(&mut self, conn: &mut Conn<'_>) {
+        self.events.push(Event::Connected(conn.handle()));
+    }
+    fn on_data(&mut self, conn: &mut Conn<'_>, data: &[u8]) {
+        self.events.push(Event::Data(conn.handle(), data.to_vec()));
+    }
+    fn on_acked(&mut self, conn: &mut Conn<'_>, bytes: usize) {
+        self.events.push(Event::Acked(conn.handle(), bytes));
+    }
+    fn on_peer_closed(&mut self, conn: &mut Conn<'_>) {
+        self.events.push(Event::PeerClosed(conn.handle()));
+        if self.close_on_peer_fin {
+            conn.close();
+        }
+    }
+    fn on_closed(&mut self, handle: Handle, reason: CloseReason) {
+        self.events.push(Event::Closed(handle, reason));
+    }
+}
+
+/// One core, [`SERVER`]:[`PORT`], driven by hand: segments in from a scripted peer at
+/// [`CLIENT`]:[`PEER_PORT`], its answers parsed. Time moves only through
+/// [`advance`](Self::advance).
+pub struct Host<A: TcpApp = Recorder> {
+    pub now: Instant,
+    pub core: TcpCore,
+    pub app: A,
+}
+
+impl Host<Recorder> {
+    /// A core with a [`Recorder`], not listening.
+    pub fn new(cfg: TcpConfig) -> Self {
+        Host::with_app(cfg, Recorder::default())
+    }
+    /// A core with a [`Recorder`], listening on [`PORT`].
+    pub fn listening(cfg: TcpConfig) -> Self {
+        let mut h = Host::new(cfg);
+        h.core.listen(PORT).unwrap();
+        h
+    }
+}
+
+impl<A: TcpApp> Host<A> {
+    pub fn with_app(cfg: TcpConfig, app: A) -> Self {
+        let now = Instant::from_millis(1_000);
+        Host {
+            now,
+            core: TcpCore::with_keys(cfg, now, keys(7)).unwrap(),
+            app,
+        }
+    }
+
+    /// Hand `b` to the core from [`CLIENT`]; what it sent in answer.
+    pub fn send(&mut self, b: &SegBuilder) -> Vec<Seg> {
+        self.send_raw(CLIENT, SERVER, &b.bytes(CLIENT, SERVER))
+    }
+
+    /// Hand raw bytes to the core as from `src` to `dst`; what it sent in answer.
+    pub fn send_raw(&mut self, src: Ipv4Addr, dst: Ipv4Addr, bytes: &[u8]) -> Vec<Seg> {
+        let mut sink = VecSink::new(4096);
+        self.core
+            .on_segment(self.now, src, dst, bytes, &mut self.app, &mut sink);
+        parse_all(&mut sink)
+    }
+
+    /// Let `d` of time pass, running every timer on its deadline; what the core sent, with
+    /// when.
+    pub fn advance(&mut self, d: Duration) -> Vec<(Instant, Seg)> {
+        let end = self.now + d;
+        let mut out = Vec::new();
+        let mut rounds = 0u32;
+        while let Some(t) = self.core.poll_timeout() {
+            if t > end {
+                break;
+            }
+            rounds += 1;
+            assert!(rounds < 1_000_000, "timers never settle");
+            self.now = self.now.max(t);
+            let mut sink = VecSink::new(4096);
+            self.core.on_timeout(self.now, &mut self.app, &mut sink);
+            out.extend(parse_all(&mut sink).into_iter().map(|s| (self.now, s)));
+        }
+        self.now = end;
+        out
+    }
+
+    /// Act on a connection; the result and what the core sent.
+    pub fn act<R>(&mut self, h: Handle, f: impl FnOnce(&mut Conn<'_>) -> R) -> (R, Vec<Seg>) {
+        let mut sink = VecSink::new(4096);
+        let r = self
+            .core
+            .act(self.now, h, &mut self.app, &mut sink, f)
+            .expect("stale handle");
+        (r, parse_all(&mut sink))
+    }
+
+    /// Active open from [`SERVER`]:[`PORT`] to [`CLIENT`]:[`PEER_PORT`]; the handle and
+    /// what was sent (the SYN).
+    pub fn connect(&mut self) -> (Handle, Vec<Seg>) {
+        let mut sink = VecSink::new(16);
+        let h = self
+            .core
+            .connect(self.now, host_addr(), peer_addr(), &mut sink)
+            .unwrap();
+        (h, parse_all(&mut sink))
+    }
+
+    /// The connection with the scripted peer, if any.
+    pub fn handle(&self) -> Option<Handle> {
+        self.core.find(host_addr(), peer_addr())
+    }
+
+    pub fn state(&self) -> Option<State> {
+        self.handle().and_then(|h| self.core.state(h))
+    }
+}
+
+/// The core under test's address.
+pub fn host_addr() -> SocketAddrV4 {
+    SocketAddrV4::new(SERVER, PORT)
+}
+
+/// The scripted peer's address.
+pub fn peer_addr() -> SocketAddrV4 {
+    SocketAddrV4::new(CLIENT, PEER_PORT)
+}
+
+/// A passive open completed by hand: the peer's SYN (`syn`, whose seq is the peer's ISN)
+/// and the ACK of our SYN-ACK (carrying `syn`'s window, and its timestamp option if it
+/// had one). Returns the handle and `(our ISS, peer's ISN)`.
+pub fn handshake<A: TcpApp>(host: &mut Host<A>, syn: SegBuilder) -> (Handle, Seq, Seq) {
+    let irs = syn.repr.seq;
+    let out = host.send(&syn);
+    assert_eq!(out.len(), 1, "one SYN-ACK: {out:?}");
+    let sa = &out[0];
+    assert_eq!(sa.flags(), TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(sa.ack(), irs + 1);
+    let iss = sa.seq();
+    let mut ack = seg(TcpFlags::ACK, irs + 1, iss + 1)
+        .ports(syn.repr.src_port, syn.repr.dst_port)
+        .window(syn.repr.window);
+    if let (Some((tsval, _)), Some((their, _))) =
+        (syn.repr.options.timestamps, sa.options().timestamps)
+    {
+        ack = ack.ts(tsval, their);
+    }
+    let out = host.send(&ack);
+    assert!(
+        out.iter().all(|s| !s.flags().contains(TcpFlags::RST)),
+        "handshake ACK refused: {out:?}"
+    );
+    let local = SocketAddrV4::new(SERVER, syn.repr.dst_port);
+    let remote = SocketAddrV4::new(CLIENT, syn.repr.src_port);
+    let h = host
+        .core
+        .find(local, remote)
+        .expect("connection after handshake");
+    assert_eq!(host.core.state(h), Some(State::Established));
+    (h, iss, irs)
 }
