@@ -728,6 +728,19 @@ impl TcpRepr {
             end <= usize::from(u16::MAX),
             "TCP segment above 65535 bytes"
         );
+        self.write_fields(packet);
+        let c = checksum::l4_checksum(
+            src.octets(),
+            dst.octets(),
+            checksum::PROTO_TCP,
+            &packet.buffer.as_ref()[..end],
+        );
+        packet.set_checksum(c);
+    }
+
+    /// Every header field and the options, with the checksum zero.
+    #[inline]
+    fn write_fields<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>) {
         packet.set_src_port(self.src_port);
         packet.set_dst_port(self.dst_port);
         packet.set_seq(self.seq);
@@ -738,13 +751,6 @@ impl TcpRepr {
         packet.set_checksum(0);
         packet.set_urgent(self.urgent);
         self.options.emit(packet.options_mut());
-        let c = checksum::l4_checksum(
-            src.octets(),
-            dst.octets(),
-            checksum::PROTO_TCP,
-            &packet.buffer.as_ref()[..end],
-        );
-        packet.set_checksum(c);
     }
 
     /// [`emit_header`](Self::emit_header) for a payload whose one's complement sum
@@ -763,16 +769,7 @@ impl TcpRepr {
             end <= usize::from(u16::MAX),
             "TCP segment above 65535 bytes"
         );
-        packet.set_src_port(self.src_port);
-        packet.set_dst_port(self.dst_port);
-        packet.set_seq(self.seq);
-        packet.set_ack(self.ack);
-        packet.set_header_len(self.header_len());
-        packet.set_flags(self.flags);
-        packet.set_window(self.window);
-        packet.set_checksum(0);
-        packet.set_urgent(self.urgent);
-        self.options.emit(packet.options_mut());
+        self.write_fields(packet);
         let pseudo = checksum::pseudo_header_sum(
             src.octets(),
             dst.octets(),
