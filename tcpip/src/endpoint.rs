@@ -75,6 +75,20 @@ const DEFAULT_REASSEMBLY_RINGS: usize = 256;
 /// First ephemeral port (RFC 6335).
 const EPHEMERAL: u16 = 49152;
 
+/// The [`Env`] a TCB works in, borrowing only the core's fields it needs (a macro, not a
+/// method, so the borrow of a TCB in `self.table` can stay alive next to it).
+macro_rules! env {
+    ($core:ident, $now:expr) => {
+        Env {
+            now: $now,
+            cfg: &$core.cfg,
+            stats: &mut $core.stats,
+            challenge: &mut $core.challenge,
+            objects: &$core.objects,
+        }
+    };
+}
+
 /// A listening port.
 #[derive(Clone, Copy, Debug)]
 struct Listener {
@@ -664,13 +678,7 @@ impl TcpCore {
             ..Events::default()
         };
         if let Some(slot) = self.table.get_mut(h) {
-            let mut env = Env {
-                now,
-                cfg: &self.cfg,
-                stats: &mut self.stats,
-                challenge: &mut self.challenge,
-                objects: &self.objects,
-            };
+            let mut env = env!(self, now);
             slot.tcb.on_segment(
                 &mut env,
                 seg,
@@ -697,13 +705,7 @@ impl TcpCore {
         let Some(slot) = self.table.get_mut(h) else {
             return;
         };
-        let mut env = Env {
-            now,
-            cfg: &self.cfg,
-            stats: &mut self.stats,
-            challenge: &mut self.challenge,
-            objects: &self.objects,
-        };
+        let mut env = env!(self, now);
         slot.tcb.on_segment(
             &mut env,
             seg,
@@ -734,13 +736,7 @@ impl TcpCore {
                 slot.tcb.timer = None;
             }
             let mut ev = Events::default();
-            let mut env = Env {
-                now,
-                cfg: &self.cfg,
-                stats: &mut self.stats,
-                challenge: &mut self.challenge,
-                objects: &self.objects,
-            };
+            let mut env = env!(self, now);
             slot.tcb.on_timer(&mut env, &mut ev);
             self.finish(now, h, ev, &[], app, sink);
         }
@@ -799,13 +795,7 @@ impl TcpCore {
             slot.half_open = false;
             self.half_open -= 1;
         }
-        let mut env = Env {
-            now,
-            cfg: &self.cfg,
-            stats: &mut self.stats,
-            challenge: &mut self.challenge,
-            objects: &self.objects,
-        };
+        let mut env = env!(self, now);
         if slot.tcb.abort_requested {
             slot.tcb.abort(&mut env, sink);
             env.stats.aborted += 1;
