@@ -258,13 +258,9 @@ curl_tests! {
     curl_prepared_clean: 11, "prepared", NONE;
     curl_stream_loss1: 12, "stream", LOSS1;
     curl_prepared_loss1: 13, "prepared", LOSS1;
-    #[ignore = "reordering: our sender retransmits spuriously (no RACK or undo yet), 16 MiB misses 60 s (issue 4)"]
     curl_stream_loss5_reorder_dup: 14, "stream", LOSS5;
-    #[ignore = "reordering: our sender retransmits spuriously (no RACK or undo yet), 16 MiB misses 60 s (issue 4)"]
     curl_prepared_loss5_reorder_dup: 15, "prepared", LOSS5;
-    #[ignore = "reordering: our sender retransmits spuriously (no RACK or undo yet), 16 MiB misses 60 s (issue 4)"]
     curl_stream_delay20_jitter5: 16, "stream", DELAY;
-    #[ignore = "reordering: our sender retransmits spuriously (no RACK or undo yet), 16 MiB misses 60 s (issue 4)"]
     curl_prepared_delay20_jitter5: 17, "prepared", DELAY;
 }
 

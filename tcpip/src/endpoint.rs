@@ -50,6 +50,7 @@ use crate::cc::CcKind;
 use crate::config::{ConfigError, TcpConfig};
 use crate::isn::{IsnGenerator, SynCookies};
 use crate::prepared::{ObjectId, PreparedObject};
+use crate::rack::TxSeg;
 use crate::reset::reset_for;
 use crate::ringbuf::RingBuf;
 use crate::sink::SegmentSink;
@@ -85,6 +86,7 @@ macro_rules! env {
             stats: &mut $core.stats,
             challenge: &mut $core.challenge,
             objects: &$core.objects,
+            seg_pool: &mut $core.seg_pool,
         }
     };
 }
@@ -147,6 +149,8 @@ pub struct TcpCore {
     rx_pool: Vec<RingBuf>,
     rx_budget: usize,
     tx_pool: TxPool,
+    /// In-flight record buffers of closed connections, for the next ones.
+    seg_pool: Vec<VecDeque<TxSeg>>,
     next_port: u16,
 }
 
@@ -174,6 +178,7 @@ impl TcpCore {
             rx_pool: Vec::new(),
             rx_budget: DEFAULT_REASSEMBLY_RINGS,
             tx_pool: TxPool::default(),
+            seg_pool: Vec::new(),
             next_port: EPHEMERAL + (keys[1].0[0] % u64::from(u16::MAX - EPHEMERAL + 1)) as u16,
             cfg,
         })
@@ -910,6 +915,9 @@ impl TcpCore {
         if let Some(mut r) = slot.tcb.queue.ring.take() {
             r.clear();
             self.tx_pool.free.push(r);
+        }
+        if slot.tcb.txlog_has_buffer() {
+            self.seg_pool.push(slot.tcb.take_txlog_buffer());
         }
     }
 

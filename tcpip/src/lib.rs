@@ -41,6 +41,7 @@ pub mod endpoint;
 pub mod frame;
 pub mod isn;
 pub mod prepared;
+pub(crate) mod rack;
 pub mod reset;
 pub mod ringbuf;
 pub mod rtt;

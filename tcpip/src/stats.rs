@@ -99,8 +99,20 @@ eth::counters! {
         retransmits,
         /// Retransmission timer expiries.
         rto_expired,
-        /// Fast retransmits (duplicate ACKs or SACK, RFC 5681 3.2 / RFC 6675).
+        /// Fast recoveries entered (RACK with SACK, RFC 8985; duplicate ACKs without,
+        /// RFC 6582).
         fast_retransmits,
+        /// ACKs or reordering timer expiries on which RACK marked segments lost.
+        rack_marked_lost,
+        /// Tail loss probes sent (RFC 8985 7).
+        tlp_probes,
+        /// Tail loss probes that repaired a loss (the window was reduced).
+        tlp_recoveries,
+        /// DSACK blocks received (RFC 2883).
+        rx_dsacks,
+        /// Recoveries and timeouts undone as spurious (RFC 3522 timestamps, or DSACKs for
+        /// every retransmission).
+        spurious_undone,
         /// SYN and SYN-ACK retransmissions.
         syn_retransmits,
         /// Zero-window probes sent (RFC 9293 3.8.6.1).

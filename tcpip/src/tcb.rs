@@ -7,8 +7,10 @@
 //! [`Events`] it reports into application callbacks. Every step of RFC 9293 3.10.7.3
 //! (SYN-SENT) and 3.10.7.4 (the other states) is here, in the RFC's order, with the
 //! RFC 5961 changes (challenge ACKs for in-window RST and SYN, the ACK check), PAWS
-//! (RFC 7323 5), SACK (RFC 2018) on both sides, loss recovery (RFC 6675 with SACK,
-//! RFC 6582 NewReno without), and the timers of RFC 6298 and RFC 9293 3.8.
+//! (RFC 7323 5), SACK (RFC 2018) on both sides, loss detection by RACK with tail loss
+//! probes (RFC 8985) with SACK and by duplicate ACKs (RFC 6582 NewReno) without, undo of
+//! spurious retransmissions (RFC 3522 Eifel detection with timestamps, RFC 2883 DSACK), and
+//! the timers of RFC 6298 and RFC 9293 3.8.
 //!
 //! # Sending
 //!
@@ -17,10 +19,22 @@
 //! prepared objects ([`crate::Conn::send_prepared`]), in the order queued. Nothing is copied
 //! for retransmission: a segment is rebuilt from the queue at its offset.
 //!
-//! In flight outside recovery is `SND.NXT - SND.UNA`; a retransmission timeout moves
-//! SND.NXT back to SND.UNA and resends from there (go-back-N in slow start), so the bytes
-//! beyond it count as lost. In recovery the RFC 6675 pipe estimate is used: outstanding
-//! bytes not SACKed, less those deemed lost and not yet retransmitted.
+//! Each segment sent is recorded ([`crate::rack`]): its range, when it left, whether it
+//! was SACKed, deemed lost or retransmitted. With SACK the bytes in flight are always the
+//! RFC 6675 pipe: outstanding bytes not SACKed, less those deemed lost and not yet
+//! retransmitted. RACK marks a segment lost when one sent after it has been delivered and
+//! the reordering window has passed; a retransmission timeout marks everything not SACKed
+//! lost. Lost segments are retransmitted first, in sequence order, as the pipe allows.
+//! Without SACK, fast recovery is NewReno's (one retransmission per partial ACK) and the
+//! pipe counts duplicate ACKs.
+//!
+//! # Reordering and spurious retransmissions
+//!
+//! A retransmission turns out unnecessary when the ACK that covers it echoes the
+//! timestamp of the original (Eifel, RFC 3522) or when DSACKs (RFC 2883) report every
+//! retransmission of the episode as a duplicate. The congestion state before the episode
+//! is then restored, lost marks are cleared and RACK counts the path as reordering, which
+//! widens its reordering window; DSACKs widen it further (RFC 8985 6.2).
 
 use crate::accept::{ack_verdict, paws_rejects, rst_verdict, segment_acceptable};
 use crate::accept::{AckVerdict, RstVerdict};
@@ -28,6 +42,7 @@ use crate::assembler::Assembler;
 use crate::cc::{Cc, CcKind, CongestionControl};
 use crate::config::TcpConfig;
 use crate::prepared::{ObjectId, PreparedObject};
+use crate::rack::{TxLog, TxSeg};
 use crate::ringbuf::RingBuf;
 use crate::rtt::RttEstimator;
 use crate::seq::Seq;
@@ -37,6 +52,7 @@ use crate::wire::{SackBlock, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 use eth::ratelimit::TokenBucket;
 use nmio::Instant;
 use smallvec::SmallVec;
+use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
@@ -243,12 +259,37 @@ pub(crate) struct Env<'a> {
     pub stats: &'a mut TcpStats,
     pub challenge: &'a mut TokenBucket,
     pub objects: &'a [PreparedObject],
+    /// Buffers for the in-flight records, pooled across connections.
+    pub seg_pool: &'a mut Vec<VecDeque<TxSeg>>,
 }
 
 /// Sanity bound on RTT samples from echoed timestamps (a peer echoing garbage).
 const MAX_RTT_SAMPLE: Duration = Duration::from_secs(60);
 /// RFC 6675 DupThresh.
 const DUP_THRESH: u32 = 3;
+/// RFC 8985 7.2: the probe timeout allows for a delayed ACK when one segment is in flight
+/// (WCDelAckT).
+const WC_DEL_ACK: Duration = Duration::from_millis(200);
+/// The shortest probe timeout (Linux's floor: a probe sooner than this is mostly noise).
+const MIN_PTO: Duration = Duration::from_millis(10);
+/// With no RTT sample yet, RFC 8985 7.2's PTO.
+const PTO_NO_RTT: Duration = Duration::from_secs(1);
+
+/// What to restore if a loss recovery or timeout turns out spurious.
+#[derive(Clone, Debug)]
+struct Undo {
+    /// The congestion state before the episode.
+    cc: Cc,
+    /// SND.UNA when the episode began: the first byte retransmitted.
+    marker: Seq,
+    /// TSval of the episode's first retransmission (RFC 3522).
+    retrans_ts: Option<u32>,
+    /// Retransmissions in the episode, and those no DSACK has reported unnecessary yet.
+    retrans: u32,
+    retrans_left: u32,
+    /// Once the episode is over: SND.UNA reaching this ends the chance to undo it.
+    expire: Option<Seq>,
+}
 /// Longest persist interval (RFC 9293 3.8.6.1 leaves it open; Linux uses 120 s).
 const MAX_PERSIST: Duration = Duration::from_secs(60);
 /// Bytes of the timestamp option block as we send it (NOP, NOP, kind, length, 8 bytes).
@@ -303,8 +344,8 @@ pub struct Tcb {
     sack_ok: bool,
     /// The peer offered window scaling (so our SYN-ACK carries the option).
     ws_ok: bool,
-    /// SACKed byte ranges, as offsets from SND.UNA.
-    scoreboard: Assembler,
+    /// Every segment in flight, and RACK's state (RFC 8985).
+    txlog: TxLog,
 
     // Timers (the core keeps the earliest in its wheel).
     rto_at: Option<Instant>,
@@ -314,6 +355,15 @@ pub struct Tcb {
     /// TIME-WAIT end, or the FIN-WAIT-2 limit.
     wait_at: Option<Instant>,
     rtt: RttEstimator,
+    /// RACK's reordering timer (RFC 8985 6.2 step 5).
+    rack_at: Option<Instant>,
+    /// The tail loss probe timer (RFC 8985 7.2), and a probe due.
+    pto_at: Option<Instant>,
+    tlp_pending: bool,
+    /// Recompute the probe timer after this output (new data sent or acknowledged).
+    pto_dirty: bool,
+    /// A probe in flight: SND.MAX when it left, and whether it was a retransmission.
+    tlp_end: Option<(Seq, bool)>,
     /// The segment being timed without timestamps (Karn: dropped on retransmission).
     rtt_seq: Option<(Seq, Instant)>,
     retries: u32,
@@ -331,6 +381,7 @@ pub struct Tcb {
     high_rxt: Seq,
     /// Send the first retransmission of a recovery whatever the pipe says (RFC 6675 5 (3)).
     rexmit_now: bool,
+    undo: Option<Undo>,
 
     // ACK policy.
     ack_now: bool,
@@ -413,12 +464,17 @@ impl Tcb {
             last_ack_sent: Seq(0),
             sack_ok: false,
             ws_ok: false,
-            scoreboard: Assembler::new(),
+            txlog: TxLog::default(),
             rto_at: None,
             delack_at: None,
             persist_at: None,
             keepalive_at: None,
             wait_at: None,
+            rack_at: None,
+            pto_at: None,
+            tlp_pending: false,
+            pto_dirty: false,
+            tlp_end: None,
             rtt: RttEstimator::new(cfg.rto),
             rtt_seq: None,
             retries: 0,
@@ -432,6 +488,7 @@ impl Tcb {
             recover: iss,
             high_rxt: iss,
             rexmit_now: false,
+            undo: None,
             ack_now: false,
             bare_ack: false,
             unacked_segs: 0,
@@ -568,6 +625,8 @@ impl Tcb {
             self.persist_at,
             self.keepalive_at,
             self.wait_at,
+            self.rack_at,
+            self.pto_at,
         ]
         .into_iter()
         .flatten()
@@ -577,6 +636,16 @@ impl Tcb {
     /// TS.Recent, when timestamps are in use.
     pub(crate) fn timestamps_recent(&self) -> Option<u32> {
         self.ts_ok.then_some(self.ts_recent)
+    }
+
+    /// Whether the in-flight records hold a buffer (for the core's pool).
+    pub(crate) fn txlog_has_buffer(&self) -> bool {
+        self.txlog.has_buffer()
+    }
+
+    /// The in-flight records' buffer, emptied, for the core's pool.
+    pub(crate) fn take_txlog_buffer(&mut self) -> VecDeque<TxSeg> {
+        self.txlog.take_buffer()
     }
 
     /// RCV.NXT.
@@ -671,9 +740,14 @@ impl Tcb {
                     tsval,
                     self.ts_recent,
                     now.saturating_since(self.ts_recent_at),
-                ) {
+                ) && !self.disordered_ack(seg, tsval)
+                {
                     env.stats.rx_paws += 1;
-                    self.ack_now = true;
+                    // RFC 7323 5.3 R1 answers with an ACK; to a pure ACK that answer tells
+                    // the peer nothing and, between two such ends, would never stop.
+                    if seg_len > 0 {
+                        self.ack_now = true;
+                    }
                     return;
                 }
             }
@@ -775,23 +849,28 @@ impl Tcb {
         self.update_ts_recent(seg, now);
 
         let verdict = ack_verdict(seg.ack, self.snd_una, self.snd_max, self.max_snd_wnd);
+        if verdict == AckVerdict::Unacceptable {
+            env.stats.rx_bad_ack += 1;
+            self.challenge_ack(env);
+            return;
+        }
+        let una_before = self.snd_una;
+        // SACK first (blocks above the new cumulative ACK stay meaningful either way).
+        let dsack = if self.sack_ok && !seg.options.sack.is_empty() {
+            self.on_sack(env, seg)
+        } else {
+            None
+        };
         match verdict {
-            AckVerdict::Unacceptable => {
-                env.stats.rx_bad_ack += 1;
-                self.challenge_ack(env);
-                return;
-            }
             AckVerdict::New => self.on_new_ack(env, seg, ev),
             AckVerdict::Duplicate => self.on_dup_ack(env, seg, payload.len()),
-            AckVerdict::Old => {}
+            AckVerdict::Old | AckVerdict::Unacceptable => {}
         }
         // RFC 9293 3.10.7.4 fifth: only an ACK in [SND.UNA, SND.NXT] updates the window.
         if verdict != AckVerdict::Old {
             self.update_window(seg);
         }
-        if self.sack_ok && !seg.options.sack.is_empty() {
-            self.update_scoreboard(seg);
-        }
+        self.after_ack(env, seg, una_before, dsack);
         if let Some(k) = env.cfg.keepalive {
             self.keepalive_at = Some(now + k.idle);
             self.ka_probes = 0;
@@ -917,66 +996,196 @@ impl Tcb {
         }
     }
 
-    fn update_scoreboard(&mut self, seg: &TcpRepr) {
+    /// Linux's `tcp_disordered_ack`: a duplicate ACK that left before a newer segment,
+    /// overtaken on the way. It fails PAWS only for its older timestamp, carries SACK
+    /// information the sender needs, and no old duplicate from an earlier incarnation can
+    /// match SND.UNA, RCV.NXT and the window this exactly.
+    fn disordered_ack(&self, seg: &TcpRepr, tsval: u32) -> bool {
+        let rto_ms = self.rtt.rto().as_millis().min(u128::from(u32::MAX)) as u32;
+        seg.segment_len() == 0
+            && seg.flags.contains(TcpFlags::ACK)
+            && !seg.flags.contains(TcpFlags::RST)
+            && seg.seq == self.rcv_nxt
+            && seg.ack == self.snd_una
+            && (u32::from(seg.window) << self.snd_shift) == self.snd_wnd
+            && self.ts_recent.wrapping_sub(tsval) <= rto_ms
+    }
+
+    /// `(TSecr, our TS offset)` of an ACK, for telling transmissions apart.
+    fn ack_ts(&self, seg: &TcpRepr) -> Option<(u32, u32)> {
+        if !self.ts_ok {
+            return None;
+        }
+        seg.options.timestamps.map(|(_, ecr)| (ecr, self.ts_offset))
+    }
+
+    /// Mark what the SACK blocks report; returns a DSACK block if the ACK had one.
+    fn on_sack(&mut self, env: &mut Env<'_>, seg: &TcpRepr) -> Option<(Seq, Seq)> {
+        let mut blocks: [(Seq, Seq); 4] = [(Seq(0), Seq(0)); 4];
+        let mut n = 0;
         for b in seg.options.sack.iter() {
-            // Trust only blocks inside what we sent and above what is acknowledged.
             let SackBlock { left, right } = *b;
-            let left = left.max(self.snd_una);
-            if !left.lt(right) || right.gt(self.snd_max) {
-                continue;
+            blocks[n] = (left, right);
+            n += 1;
+        }
+        let ts = self.ack_ts(seg);
+        let d = self.txlog.on_sack(
+            &blocks[..n],
+            seg.ack,
+            self.snd_una,
+            self.snd_max,
+            env.now,
+            ts,
+        );
+        if d.dsack.is_some() {
+            env.stats.rx_dsacks += 1;
+        }
+        d.dsack
+    }
+
+    /// After an acceptable ACK: undo a spurious episode, adapt and run RACK, settle a tail
+    /// loss probe.
+    fn after_ack(
+        &mut self,
+        env: &mut Env<'_>,
+        seg: &TcpRepr,
+        una_before: Seq,
+        dsack: Option<(Seq, Seq)>,
+    ) {
+        let now = env.now;
+        let advanced = self.snd_una.gt(una_before);
+        let ack_ts = self.ack_ts(seg);
+        if let Some(u) = self.undo.as_mut() {
+            if let Some((_, right)) = dsack {
+                if right.gt(u.marker) && u.retrans_left > 0 {
+                    u.retrans_left -= 1;
+                }
             }
-            let _ = self
-                .scoreboard
-                .add(left.dist_from(self.snd_una), right.dist_from(left));
+            let mut spurious = u.retrans > 0 && u.retrans_left == 0;
+            // RFC 3522: the first ACK to cover the first retransmitted byte echoes the
+            // timestamp of the transmission that filled the hole.
+            if advanced && una_before.le(u.marker) && self.snd_una.gt(u.marker) {
+                if let Some((tsecr, _)) = ack_ts {
+                    let before_rexmit = u
+                        .retrans_ts
+                        .is_none_or(|r| (tsecr.wrapping_sub(r) as i32) < 0);
+                    if tsecr != 0 && before_rexmit {
+                        spurious = true;
+                    }
+                }
+            }
+            if spurious {
+                self.undo_episode(env);
+            } else if u.expire.is_some_and(|e| self.snd_una.ge(e)) {
+                self.undo = None;
+            }
+        }
+        if self.sack_ok {
+            self.txlog
+                .on_ack_round(dsack.is_some(), self.snd_una, self.snd_max);
+            self.rack_detect(env);
+        }
+        if let Some((end, retrans)) = self.tlp_end {
+            if dsack.is_some() {
+                // RFC 8985 7.4: the probe was a duplicate; nothing was lost.
+                self.tlp_end = None;
+            } else if self.snd_una.ge(end) {
+                self.tlp_end = None;
+                if retrans && !self.in_recovery {
+                    // The probe repaired a tail loss: reduce as for any loss (RFC 8985 7.4).
+                    env.stats.tlp_recoveries += 1;
+                    let flight = self.in_flight();
+                    self.cc.on_congestion(now, flight);
+                    self.cc.on_recovery_end(now);
+                }
+            }
+        }
+        if advanced {
+            self.pto_dirty = true;
         }
     }
 
-    /// The SACKed ranges as `[start, end)` offsets from SND.UNA, ascending.
-    fn sacked(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.scoreboard.ranges().map(|(s, l)| (s, s + l))
-    }
-
-    /// Bytes SACKed in `[from, to)`.
-    fn sacked_between(&self, from: Seq, to: Seq) -> u32 {
-        let a = from.dist_from(self.snd_una);
-        let b = to.dist_from(self.snd_una);
-        self.sacked()
-            .map(|(s, e)| e.min(b).saturating_sub(s.max(a)))
-            .sum()
-    }
-
-    /// RFC 6675 IsLost boundary: bytes below it (not SACKed) have more than
-    /// (DupThresh - 1) * SMSS bytes SACKed above them.
-    fn lost_boundary(&self) -> Seq {
-        let threshold = (DUP_THRESH - 1) * self.smss;
-        let mut above = 0u32;
-        let ranges: SmallVec<[(u32, u32); 8]> = self.sacked().collect();
-        for &(s, e) in ranges.iter().rev() {
-            above += e - s;
-            if above > threshold {
-                return self.snd_una + s;
+    /// RFC 8985 6.2 step 5 and the reordering timer; enter recovery on a new loss.
+    fn rack_detect(&mut self, env: &mut Env<'_>) {
+        let reo = self.txlog.reo_wnd(self.in_recovery, self.rtt.srtt());
+        let (marked, wait) = self.txlog.detect_loss(env.now, reo);
+        self.rack_at = wait.map(|w| env.now + w);
+        if marked > 0 {
+            env.stats.rack_marked_lost += 1;
+            if !self.in_recovery && self.snd_una.ge(self.recover) {
+                self.enter_recovery(env);
             }
         }
-        self.snd_una
     }
 
-    /// Bytes in the network: SND.NXT - SND.UNA outside recovery, the RFC 6675 pipe in it.
+    /// Fast recovery begins (RFC 6675 5, RFC 6582 3.2): once per window of data.
+    fn enter_recovery(&mut self, env: &mut Env<'_>) {
+        let flight = self.in_flight();
+        self.arm_undo();
+        self.in_recovery = true;
+        self.recover = self.snd_max;
+        self.high_rxt = self.snd_una;
+        self.rexmit_now = true;
+        self.rtt_seq = None;
+        self.tlp_end = None;
+        self.pto_at = None;
+        self.cc.on_congestion(env.now, flight);
+        env.stats.fast_retransmits += 1;
+    }
+
+    /// Snapshot what an undo restores, unless an episode in progress already holds the
+    /// state from before it.
+    fn arm_undo(&mut self) {
+        if self.undo.as_ref().is_some_and(|u| u.expire.is_none()) {
+            return;
+        }
+        self.undo = Some(Undo {
+            cc: self.cc.clone(),
+            marker: self.snd_una,
+            retrans_ts: None,
+            retrans: 0,
+            retrans_left: 0,
+            expire: None,
+        });
+    }
+
+    /// The episode was spurious: restore the congestion state, nothing is lost.
+    fn undo_episode(&mut self, env: &mut Env<'_>) {
+        let Some(u) = self.undo.take() else { return };
+        env.stats.spurious_undone += 1;
+        self.cc = u.cc;
+        self.txlog.unmark_lost();
+        self.txlog.set_reordering();
+        if self.in_recovery {
+            self.in_recovery = false;
+            self.txlog.on_recovery_end();
+        }
+        self.rexmit_now = false;
+        self.recover = self.snd_una;
+        self.rtt.clear_backoff();
+    }
+
+    /// The episode ends: an undo stays possible for one more window (late DSACKs).
+    fn end_episode(&mut self) {
+        if let Some(u) = self.undo.as_mut() {
+            if u.expire.is_none() {
+                u.expire = Some(self.snd_max);
+            }
+        }
+    }
+
+    /// Bytes in the network: with SACK, or with segments deemed lost, the RFC 6675 pipe
+    /// (outstanding, less SACKed, less lost and not retransmitted); else SND.NXT - SND.UNA,
+    /// and in NewReno recovery that less a segment per duplicate ACK.
     fn pipe(&self) -> u32 {
+        let outstanding = self.snd_max.dist_from(self.snd_una);
+        if self.sack_ok || self.txlog.lost() > 0 {
+            return outstanding.saturating_sub(self.txlog.sacked() + self.txlog.lost());
+        }
         if !self.in_recovery {
             return self.in_flight();
         }
-        let outstanding = self.snd_max.dist_from(self.snd_una);
-        if self.sack_ok {
-            let unsacked = outstanding - self.scoreboard.buffered().min(outstanding);
-            let lost_end = self.lost_boundary();
-            let rxt = self.high_rxt.max(self.snd_una);
-            let lost_unsent = if rxt.lt(lost_end) {
-                lost_end.dist_from(rxt) - self.sacked_between(rxt, lost_end)
-            } else {
-                0
-            };
-            unsacked.saturating_sub(lost_unsent)
-        } else {
+        {
             // Each duplicate ACK says a segment left the network (RFC 5681 3.2 step 4).
             let left = self.dupacks.saturating_mul(self.smss);
             let rxt = self.high_rxt.max(self.snd_una).dist_from(self.snd_una);
@@ -987,7 +1196,6 @@ impl Tcb {
     fn on_new_ack(&mut self, env: &mut Env<'_>, seg: &TcpRepr, ev: &mut Events) {
         let now = env.now;
         let flight_before = self.pipe();
-        let acked_seq = seg.ack.dist_from(self.snd_una);
         // Data bytes: the queue from q_seq on; a FIN's sequence number is not data.
         let data_acked = if seg.ack.gt(self.q_seq) {
             seg.ack.dist_from(self.q_seq).min(self.queue.len())
@@ -996,7 +1204,8 @@ impl Tcb {
         };
         self.queue.pop(data_acked);
         self.q_seq += data_acked;
-        self.scoreboard.advance(acked_seq);
+        let ts = self.ack_ts(seg);
+        self.txlog.on_cum_ack(seg.ack, now, ts);
         self.snd_una = seg.ack;
         if self.snd_nxt.lt(self.snd_una) {
             self.snd_nxt = self.snd_una;
@@ -1025,19 +1234,28 @@ impl Tcb {
         }
         if let Some(d) = sample {
             self.rtt.sample(d);
+            self.txlog.note_rtt(d);
         }
 
         if self.in_recovery {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false;
                 self.cc.on_recovery_end(now);
+                self.txlog.on_recovery_end();
+                self.end_episode();
             } else if !self.sack_ok {
                 // RFC 6582 3.2 step 4: a partial ACK retransmits the next hole.
                 self.high_rxt = self.snd_una;
                 self.rexmit_now = true;
             }
-        } else if data_acked > 0 {
-            self.cc.on_ack(now, data_acked, flight_before, sample);
+        } else {
+            if seg.ack.ge(self.recover) {
+                // The end of a timeout's retransmissions.
+                self.end_episode();
+            }
+            if data_acked > 0 {
+                self.cc.on_ack(now, data_acked, flight_before, sample);
+            }
         }
 
         // RFC 6298 5.2 / 5.3.
@@ -1063,23 +1281,13 @@ impl Tcb {
         }
         env.stats.rx_dup_acks += 1;
         self.dupacks += 1;
-        if self.in_recovery {
+        // With SACK, RACK decides what is lost (after_ack).
+        if self.in_recovery || self.sack_ok {
             return;
         }
-        if self.sack_ok && !seg.options.sack.is_empty() {
-            self.update_scoreboard(seg);
-        }
-        let lost = self.sack_ok && self.lost_boundary().gt(self.snd_una);
-        if (self.dupacks >= DUP_THRESH || lost) && self.snd_una.ge(self.recover) {
-            // RFC 6675 5 / RFC 6582 3.2: enter fast recovery.
-            let flight = self.in_flight();
-            self.in_recovery = true;
-            self.recover = self.snd_max;
-            self.high_rxt = self.snd_una;
-            self.rexmit_now = true;
-            self.rtt_seq = None;
-            self.cc.on_congestion(env.now, flight);
-            env.stats.fast_retransmits += 1;
+        if self.dupacks >= DUP_THRESH && self.snd_una.ge(self.recover) {
+            // RFC 6582 3.2: enter fast recovery.
+            self.enter_recovery(env);
         }
     }
 
@@ -1288,9 +1496,25 @@ impl Tcb {
             self.delack_at = None;
             self.ack_now = true;
         }
+        if due(self.rack_at) {
+            self.rack_at = None;
+            if self.sack_ok && self.state.is_synchronized() {
+                self.rack_detect(env);
+            }
+        }
+        if due(self.pto_at) {
+            self.pto_at = None;
+            if self.state.is_synchronized()
+                && self.snd_una != self.snd_max
+                && !self.in_recovery
+                && self.tlp_end.is_none()
+            {
+                self.tlp_pending = true;
+            }
+        }
         if due(self.persist_at) {
             self.persist_at = None;
-            if self.snd_wnd == 0 && self.has_unsent() {
+            if self.snd_wnd == 0 && (self.has_unsent() || self.txlog.lost() > 0) {
                 env.stats.window_probes += 1;
                 self.send_probe_pending = true;
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
@@ -1352,16 +1576,19 @@ impl Tcb {
             self.snd_nxt = self.iss;
             return;
         }
-        // RFC 5681 3.1 / RFC 6298 5.4-5.6: loss window, go back to SND.UNA.
+        // RFC 5681 3.1 / RFC 6298 5.4-5.6 / RFC 8985 6.3: the loss window; everything
+        // not SACKed is lost and goes again, in order, in slow start.
         let flight = self.pipe();
+        self.arm_undo();
         self.cc.on_timeout(now, flight);
         self.in_recovery = false;
         self.recover = self.snd_max;
         self.dupacks = 0;
-        // RFC 2018 8: forget what the receiver SACKed; it may renege.
-        self.scoreboard = Assembler::new();
-        self.snd_nxt = self.snd_una;
+        self.txlog.on_timeout();
         self.high_rxt = self.snd_una;
+        self.tlp_end = None;
+        self.pto_at = None;
+        self.rack_at = None;
     }
 
     fn has_unsent(&self) -> bool {
@@ -1426,13 +1653,17 @@ impl Tcb {
             self.cc.on_idle_restart(now);
         }
 
-        // Loss recovery retransmissions first.
-        if self.in_recovery {
+        // Retransmissions of what is lost first.
+        if self.in_recovery || self.txlog.lost() > 0 {
             self.recovery_output(env, sink);
         }
 
-        // New data (or go-back-N resends after a timeout), then the FIN.
         let data_end = self.q_seq + self.queue.len();
+        if std::mem::take(&mut self.tlp_pending) && sink.space() > 0 {
+            self.send_probe(env, sink, data_end);
+        }
+
+        // New data, then the FIN.
         loop {
             if sink.space() == 0 {
                 break;
@@ -1448,7 +1679,7 @@ impl Tcb {
                 let remaining = data_end.dist_from(self.snd_nxt);
                 let room = wnd_room.min(cwnd_room);
                 let len = remaining.min(self.smss).min(room);
-                if len == 0 {
+                if len == 0 || !self.txlog.has_room() {
                     break;
                 }
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a short segment only at the
@@ -1469,6 +1700,7 @@ impl Tcb {
                 && self.snd_nxt == data_end
                 && self.emit(env, sink, data_end, TcpFlags::FIN | TcpFlags::ACK, None)
             {
+                self.record_send(env, data_end, 1);
                 self.advance_nxt(data_end + 1, now);
             }
             break;
@@ -1480,7 +1712,9 @@ impl Tcb {
             self.send_probe_pending = false;
             self.emit(env, sink, self.snd_una - 1, TcpFlags::ACK, None);
         }
-        if self.snd_wnd == 0 && self.has_unsent() && self.snd_una == self.snd_nxt {
+        let nothing_in_flight = self.pipe() == 0;
+        let waiting = self.has_unsent() || self.txlog.lost() > 0;
+        if self.snd_wnd == 0 && waiting && nothing_in_flight {
             if self.persist_at.is_none() {
                 let d = self
                     .rtt
@@ -1489,12 +1723,128 @@ impl Tcb {
                     .min(MAX_PERSIST);
                 self.persist_at = Some(now + d);
             }
-        } else if self.snd_una != self.snd_nxt {
+        } else if !nothing_in_flight {
             self.persist_at = None;
         }
 
         if self.ack_now {
             self.emit(env, sink, self.snd_nxt, TcpFlags::ACK, None);
+        }
+        // Outstanding data always has a timer running (a send the sink refused must not
+        // leave the connection without one).
+        if self.snd_una != self.snd_max && self.rto_at.is_none() && self.persist_at.is_none() {
+            self.rto_at = Some(now + self.rtt.rto());
+        }
+        if std::mem::take(&mut self.pto_dirty) {
+            self.arm_pto(now);
+        }
+    }
+
+    /// RFC 8985 7.2: the probe timer, while new data is in flight outside recovery.
+    fn arm_pto(&mut self, now: Instant) {
+        self.pto_at = None;
+        let open = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        if !self.sack_ok
+            || !open
+            || self.in_recovery
+            || self.txlog.lost() > 0
+            || self.tlp_end.is_some()
+            || self.snd_una == self.snd_max
+        {
+            return;
+        }
+        let mut pto = self.rtt.srtt().map_or(PTO_NO_RTT, |s| s * 2);
+        if self.in_flight() <= self.smss {
+            pto += WC_DEL_ACK;
+        }
+        let at = now + pto.max(MIN_PTO);
+        if self.rto_at.is_none_or(|r| at < r) {
+            self.pto_at = Some(at);
+        }
+    }
+
+    /// RFC 8985 7.3: the probe is a new segment if there is one the peer's window takes,
+    /// else the last segment again.
+    fn send_probe(&mut self, env: &mut Env<'_>, sink: &mut impl SegmentSink, data_end: Seq) {
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let (sent, retrans) =
+            if self.snd_nxt.lt(data_end) && wnd_end.gt(self.snd_nxt) && self.txlog.has_room() {
+                let len = data_end
+                    .dist_from(self.snd_nxt)
+                    .min(self.smss)
+                    .min(wnd_end.dist_from(self.snd_nxt));
+                (
+                    self.send_data(env, sink, self.snd_nxt, len, data_end),
+                    false,
+                )
+            } else if let Some((seq, len)) = self.txlog.last() {
+                (self.resend(env, sink, seq, len, data_end), true)
+            } else {
+                (false, false)
+            };
+        if sent {
+            env.stats.tlp_probes += 1;
+            self.tlp_end = Some((self.snd_max, retrans));
+            self.rto_at = Some(env.now + self.rtt.rto());
+        }
+    }
+
+    /// Send `[seq, seq + len)` again (data up to `data_end`, the FIN past it).
+    fn resend(
+        &mut self,
+        env: &mut Env<'_>,
+        sink: &mut impl SegmentSink,
+        seq: Seq,
+        len: u32,
+        data_end: Seq,
+    ) -> bool {
+        let data_len = if seq.lt(data_end) {
+            len.min(data_end.dist_from(seq))
+        } else {
+            0
+        };
+        if data_len > 0 {
+            self.send_data(env, sink, seq, data_len, data_end)
+        } else if self.fin_sent() && seq == data_end {
+            let ok = self.emit(env, sink, seq, TcpFlags::FIN | TcpFlags::ACK, None);
+            if ok {
+                self.record_send(env, seq, 1);
+                env.stats.retransmits += 1;
+            }
+            ok
+        } else {
+            false
+        }
+    }
+
+    /// Note a segment sent at `seq` covering `len` sequence numbers.
+    fn record_send(&mut self, env: &mut Env<'_>, seq: Seq, len: u32) {
+        if !self.txlog.has_buffer() {
+            if let Some(b) = env.seg_pool.pop() {
+                self.txlog.adopt(b);
+            }
+        }
+        let retransmit = seq.lt(self.snd_max);
+        self.txlog.on_send(seq, len, self.snd_max, env.now);
+        if retransmit {
+            if let Some(u) = self.undo.as_mut().filter(|u| u.expire.is_none()) {
+                if u.retrans_ts.is_none() {
+                    u.retrans_ts = Some(
+                        ((env.now.as_nanos() / 1_000_000) as u32).wrapping_add(self.ts_offset),
+                    );
+                }
+                u.retrans += 1;
+                u.retrans_left += 1;
+            }
+        } else {
+            self.pto_dirty = true;
         }
     }
 
@@ -1512,64 +1862,38 @@ impl Tcb {
                 self.rexmit_now = false;
                 return;
             };
-            let data_len = if seq.lt(data_end) {
-                len.min(data_end.dist_from(seq))
-            } else {
-                0
-            };
-            let sent = if data_len > 0 {
-                self.send_data(env, sink, seq, data_len, data_end)
-            } else if self.fin_sent() && seq == data_end {
-                self.emit(env, sink, seq, TcpFlags::FIN | TcpFlags::ACK, None)
-            } else {
-                false
-            };
+            // Only into the peer's window (a window that shrank to zero is probed).
+            if !seq.lt(self.snd_una + self.snd_wnd) {
+                self.rexmit_now = false;
+                return;
+            }
+            let sent = self.resend(env, sink, seq, len, data_end);
             self.rexmit_now = false;
             if !sent {
                 return;
             }
-            self.high_rxt = seq + data_len.max(1);
+            self.high_rxt = seq + len.min(self.smss).max(1);
         }
     }
 
-    /// The next range to retransmit in recovery, if any.
+    /// The next range to retransmit, if any: the first segment deemed lost; in NewReno
+    /// recovery the segment at SND.UNA, once per partial ACK.
     fn next_hole(&self) -> Option<(Seq, u32)> {
+        if let Some(hole) = self.txlog.first_lost() {
+            return Some(hole);
+        }
         let from = self.high_rxt.max(self.snd_una);
-        if !self.sack_ok {
-            // NewReno: only the segment at SND.UNA, once per partial ACK.
-            if from == self.snd_una && self.snd_una.lt(self.snd_max) {
-                return Some((
-                    self.snd_una,
-                    self.smss.min(self.snd_max.dist_from(self.snd_una)),
-                ));
-            }
-            return None;
+        if !self.sack_ok
+            && self.in_recovery
+            && from == self.snd_una
+            && self.snd_una.lt(self.snd_max)
+        {
+            return Some((
+                self.snd_una,
+                self.smss.min(self.snd_max.dist_from(self.snd_una)),
+            ));
         }
-        let lost_end = self.lost_boundary().max(if self.rexmit_now {
-            self.snd_una + 1
-        } else {
-            self.snd_una
-        });
-        if !from.lt(lost_end) {
-            return None;
-        }
-        // First byte at or after `from` not SACKed, and the hole's end.
-        let mut s = from.dist_from(self.snd_una);
-        let mut hole_end = self.snd_max.dist_from(self.snd_una);
-        for (a, b) in self.sacked() {
-            if s >= a && s < b {
-                s = b;
-            } else if a > s {
-                hole_end = a;
-                break;
-            }
-        }
-        let start = self.snd_una + s;
-        if !start.lt(lost_end) || !start.lt(self.snd_max) {
-            return None;
-        }
-        let len = hole_end.saturating_sub(s).min(self.smss);
-        (len > 0).then_some((start, len))
+        None
     }
 
     fn advance_nxt(&mut self, to: Seq, now: Instant) {
@@ -1626,14 +1950,8 @@ impl Tcb {
             self.rtt_seq = Some((seq, now));
         }
         let fin = u32::from(flags.contains(TcpFlags::FIN));
-        if !self.in_recovery || !retransmit {
-            self.advance_nxt(end + fin, now);
-        } else {
-            self.last_sent = now;
-            if end.gt(self.snd_max) {
-                self.snd_max = end;
-            }
-        }
+        self.record_send(env, seq, plen + fin);
+        self.advance_nxt(end + fin, now);
         true
     }
 

@@ -149,7 +149,7 @@ fn client_port<C: tcpip::TcpApp, S: tcpip::TcpApp>(net: &mut Net<C, S>, h: Handl
 #[test]
 fn blind_injection_does_not_disturb_a_transfer() {
     let seed = 21;
-    let obj = object(4 << 20, seed);
+    let obj = object(16 << 20, seed);
     let mut net = Net::new(
         TcpConfig::default(),
         TcpConfig::default(),
@@ -171,7 +171,7 @@ fn blind_injection_does_not_disturb_a_transfer() {
     let mut rng = Rng::new(seed);
     let mut injected = 0;
     while injected < 3000 {
-        for _ in 0..6 {
+        for _ in 0..60 {
             let (seq, ack) = (Seq(rng.next() as u32), Seq(rng.next() as u32));
             let b = match injected % 3 {
                 0 => seg(RST, seq, Seq(0)),
