@@ -7,43 +7,7 @@
 //! buffers. Nothing in it allocates per segment; buffers are taken on first need and
 //! recycled when connections end. No clock: every call takes `now`.
 //!
-//! ```
-//! use nmio::Instant;
-//! use std::net::{Ipv4Addr, SocketAddrV4};
-//! use tcpip::sink::VecSink;
-//! use tcpip::{Conn, TcpApp, TcpConfig, TcpCore};
-//!
-//! /// Answers every request with "hello" and closes.
-//! struct Hello;
-//! impl TcpApp for Hello {
-//!     fn on_data(&mut self, conn: &mut Conn<'_>, _request: &[u8]) {
-//!         conn.send(b"hello");
-//!         conn.close();
-//!     }
-//! }
-//!
-//! let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-//! let mut server = TcpCore::new(TcpConfig::default(), Instant::ZERO).unwrap();
-//! let mut client = TcpCore::new(TcpConfig::default(), Instant::ZERO).unwrap();
-//! server.listen(80).unwrap();
-//!
-//! // Wire the two cores together by hand: whatever one sends, the other receives.
-//! let (mut to_server, mut to_client) = (VecSink::new(64), VecSink::new(64));
-//! let h = client
-//!     .connect(Instant::ZERO, SocketAddrV4::new(b, 0), SocketAddrV4::new(a, 80), &mut to_server)
-//!     .unwrap();
-//! client.act(Instant::ZERO, h, &mut (), &mut to_server, |c| c.send(b"GET /"));
-//! for _ in 0..10 {
-//!     for (src, dst, seg) in to_server.drain() {
-//!         server.on_segment(Instant::ZERO, src, dst, &seg, &mut Hello, &mut to_client);
-//!     }
-//!     for (src, dst, seg) in to_client.drain() {
-//!         client.on_segment(Instant::ZERO, src, dst, &seg, &mut (), &mut to_server);
-//!     }
-//! }
-//! assert_eq!(server.stats().accepted, 1);
-//! assert_eq!(client.stats().rx_bytes, 5);
-//! ```
+//! The crate documentation shows two cores wired together by hand.
 
 use crate::app::{Conn, TcpApp, TxPool};
 use crate::cc::CcKind;

@@ -1,35 +1,58 @@
-//! TCP over the IPv4 layer of [`eth`].
+//! TCP over the IPv4 layer of [`eth`]: a complete TCP whose core does no I/O.
 //!
-//! So far the crate holds the parts every TCP piece builds on:
+//! * [`TcpCore`] ([`endpoint`]) is the sans-IO TCP of one core: segments and a timestamp
+//!   in ([`TcpCore::on_segment`], [`TcpCore::on_timeout`]), segments out into a
+//!   caller-provided [`sink::SegmentSink`], application events through a [`TcpApp`]. No
+//!   clock, no backend, no locks, no allocation per segment. It holds the connection
+//!   table, listeners, timers, ISN and SYN-cookie keys and prepared objects; run one per
+//!   core.
+//! * [`tcb`]: one connection's RFC 9293 state machine with RFC 5961, RFC 7323, SACK,
+//!   RACK-TLP loss detection (RFC 8985), undo of spurious retransmissions, and the RFC 6298
+//!   timers; [`cc`]: congestion control behind a trait (NewReno, CUBIC).
+//! * [`prepared`] and [`frame`]: objects cut into segments once, with payload checksums
+//!   (and whole frames in the stack), sent to many clients by rewriting headers only.
+//! * [`Tcp`] ([`stack`]): the core as an [`eth::Transport`], driven by the `nmio` event
+//!   loop on any backend.
+//! * [`seq`], [`wire`]: sequence arithmetic and the header codec.
 //!
-//! * [`seq`]: sequence numbers with the modular comparisons of RFC 9293 3.4.
-//! * [`wire`]: the TCP header and its options (RFC 9293 3.1-3.2, RFC 7323, RFC 2018), a
-//!   checked view ([`wire::TcpPacket`]) and a value ([`wire::TcpRepr`]).
-//!
-//! The sans-IO TCP core arrives with the tcpip issue.
+//! Two cores wired by hand, without `nmio` or any I/O:
 //!
 //! ```
-//! use eth::wire::Ipv4Addr;
-//! use tcpip::seq::Seq;
-//! use tcpip::wire::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+//! use nmio::Instant;
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use tcpip::sink::VecSink;
+//! use tcpip::{Conn, TcpApp, TcpConfig, TcpCore};
 //!
-//! let (src, dst) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
-//! let syn = TcpRepr {
-//!     src_port: 40000,
-//!     dst_port: 80,
-//!     seq: Seq(u32::MAX), // the first data byte wraps to 0
-//!     ack: Seq(0),
-//!     flags: TcpFlags::SYN,
-//!     window: 64240,
-//!     urgent: 0,
-//!     options: TcpOptions { mss: Some(1460), ..TcpOptions::default() },
-//!     payload_len: 0,
-//! };
-//! let mut buf = vec![0; syn.buffer_len()];
-//! syn.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), src, dst, &[]);
-//! let seg = TcpPacket::new_checked(&buf[..]).unwrap();
-//! assert_eq!(TcpRepr::parse(&seg, src, dst), Ok(syn));
-//! assert_eq!(seg.seq() + seg.segment_len() as u32, Seq(0));
+//! /// Answers every request with "hello" and closes.
+//! struct Hello;
+//! impl TcpApp for Hello {
+//!     fn on_data(&mut self, conn: &mut Conn<'_>, _request: &[u8]) {
+//!         conn.send(b"hello");
+//!         conn.close();
+//!     }
+//! }
+//!
+//! let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+//! let mut server = TcpCore::new(TcpConfig::default(), Instant::ZERO).unwrap();
+//! let mut client = TcpCore::new(TcpConfig::default(), Instant::ZERO).unwrap();
+//! server.listen(80).unwrap();
+//!
+//! // Wire the two cores together by hand: whatever one sends, the other receives.
+//! let (mut to_server, mut to_client) = (VecSink::new(64), VecSink::new(64));
+//! let h = client
+//!     .connect(Instant::ZERO, SocketAddrV4::new(b, 0), SocketAddrV4::new(a, 80), &mut to_server)
+//!     .unwrap();
+//! client.act(Instant::ZERO, h, &mut (), &mut to_server, |c| c.send(b"GET /"));
+//! for _ in 0..10 {
+//!     for (src, dst, seg) in to_server.drain() {
+//!         server.on_segment(Instant::ZERO, src, dst, &seg, &mut Hello, &mut to_client);
+//!     }
+//!     for (src, dst, seg) in to_client.drain() {
+//!         client.on_segment(Instant::ZERO, src, dst, &seg, &mut (), &mut to_server);
+//!     }
+//! }
+//! assert_eq!(server.stats().accepted, 1);
+//! assert_eq!(client.stats().rx_bytes, 5);
 //! ```
 
 pub mod accept;
