@@ -251,8 +251,18 @@ impl TxLog {
     }
 
     /// The cumulative ACK moved SND.UNA to `una`: drop what it covers.
-    /// `ack_ts` is `(TSecr, our TS offset)` when the ACK carried timestamps.
-    pub(crate) fn on_cum_ack(&mut self, una: Seq, now: Instant, ack_ts: Option<(u32, u32)>) {
+    /// `ack_ts` is `(TSecr, our TS offset)` when the ACK carried timestamps. Returns when
+    /// the oldest segment this ACK delivered was sent, unless the ACK covers a
+    /// retransmission (Karn's rule: then it may answer either transmission, and what
+    /// waited behind the hole waited for the retransmission).
+    pub(crate) fn on_cum_ack(
+        &mut self,
+        una: Seq,
+        now: Instant,
+        ack_ts: Option<(u32, u32)>,
+    ) -> Option<Instant> {
+        let mut sample = None;
+        let mut karn = false;
         while let Some(&s) = self.segs.front() {
             if !s.start.lt(una) {
                 break;
@@ -265,6 +275,11 @@ impl TxLog {
                 } else {
                     if s.has(LOST) {
                         self.lost -= s.len;
+                    }
+                    if s.has(RETRANS) {
+                        karn = true;
+                    } else if sample.is_none() {
+                        sample = Some(s.xmit);
                     }
                     self.delivered(s, now, ack_ts);
                 }
@@ -280,10 +295,16 @@ impl TxLog {
                     if s.has(LOST) {
                         self.lost -= n;
                     }
+                    karn |= s.has(RETRANS);
                     self.delivered(s, now, ack_ts);
                 }
                 break;
             }
+        }
+        if karn {
+            None
+        } else {
+            sample
         }
     }
 

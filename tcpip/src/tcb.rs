@@ -364,7 +364,8 @@ pub struct Tcb {
     pto_dirty: bool,
     /// A probe in flight: SND.MAX when it left, and whether it was a retransmission.
     tlp_end: Option<(Seq, bool)>,
-    /// The segment being timed without timestamps (Karn: dropped on retransmission).
+    /// The SYN or SYN-ACK being timed (Karn: dropped on retransmission); data segments
+    /// are timed from their records.
     rtt_seq: Option<(Seq, Instant)>,
     retries: u32,
     persist_backoff: u32,
@@ -1205,7 +1206,7 @@ impl Tcb {
         self.queue.pop(data_acked);
         self.q_seq += data_acked;
         let ts = self.ack_ts(seg);
-        self.txlog.on_cum_ack(seg.ack, now, ts);
+        let sent_at = self.txlog.on_cum_ack(seg.ack, now, ts);
         self.snd_una = seg.ack;
         if self.snd_nxt.lt(self.snd_una) {
             self.snd_nxt = self.snd_una;
@@ -1214,9 +1215,14 @@ impl Tcb {
         self.retries = 0;
         self.dupacks = 0;
 
-        // RTT (RFC 7323 4 with timestamps, else one timed segment with Karn's rule).
+        // RTT: from the send time of the newest segment acknowledged, if it was sent only
+        // once (Karn's rule; nanosecond clock, where the timestamp option has
+        // milliseconds); else from the echoed timestamp (RFC 7323 4), which also times
+        // retransmissions.
         let mut sample = None;
-        if self.ts_ok {
+        if let Some(at) = sent_at {
+            sample = Some(now.saturating_since(at));
+        } else if self.ts_ok {
             if let Some((_, tsecr)) = seg.options.timestamps {
                 if tsecr != 0 {
                     let ms = self.ts_now(now).wrapping_sub(tsecr);
@@ -1225,11 +1231,6 @@ impl Tcb {
                         sample = Some(d);
                     }
                 }
-            }
-        } else if let Some((s, at)) = self.rtt_seq {
-            if seg.ack.gt(s) {
-                sample = Some(now.saturating_since(at));
-                self.rtt_seq = None;
             }
         }
         if let Some(d) = sample {
@@ -1921,9 +1922,17 @@ impl Tcb {
     ) -> bool {
         let now = env.now;
         let o = seq.dist_from(self.q_seq);
-        let Some(piece) = self.queue.piece(o, len) else {
+        let Some(mut piece) = self.queue.piece(o, len) else {
             return false;
         };
+        // A prepared object goes out in its own segments whenever they fit the MSS (a
+        // peer without timestamps has 12 bytes more room than the object was cut for).
+        if let Piece::Object { id, offset, len } = &mut piece {
+            let seg = env.objects.get(id.0 as usize).map_or(0, |o| o.seg_size());
+            if seg > 0 && seg <= self.smss {
+                *len = (*len).min(seg - *offset % seg);
+            }
+        }
         let plen = match piece {
             Piece::Stream { len, .. } | Piece::Object { len, .. } => len,
         };
@@ -1943,11 +1952,6 @@ impl Tcb {
         env.stats.tx_bytes += u64::from(plen);
         if retransmit {
             env.stats.retransmits += 1;
-            if self.rtt_seq.is_some_and(|(s, _)| s.ge(seq)) {
-                self.rtt_seq = None;
-            }
-        } else if self.rtt_seq.is_none() && !self.ts_ok {
-            self.rtt_seq = Some((seq, now));
         }
         let fin = u32::from(flags.contains(TcpFlags::FIN));
         self.record_send(env, seq, plen + fin);

@@ -1339,3 +1339,44 @@ fn syn_ack_is_retried_then_the_half_open_connection_dropped() {
     assert_eq!(h.core.connections(), 1);
     assert_eq!(h.core.stats().syn_cookies_sent, 1);
 }
+
+// ---- Prepared objects (issue 4, send path 8) ----
+
+/// A peer without timestamps has an MSS of 1460, 12 bytes more than an object cut for
+/// headers with timestamps: each prepared segment still goes out whole, as prepared.
+#[test]
+fn prepared_segments_go_out_whole_to_a_peer_without_timestamps() {
+    let (mut h, c, s, _r) = open(TcpConfig::default());
+    let data = object(14_480, 11);
+    let id = h.core.prepare(&data, 1448);
+    let (res, out) = h.act(c, |c| c.send_prepared(id));
+    res.unwrap();
+    let sent = data_of(&out);
+    assert_eq!(sent.len(), 10);
+    for (k, d) in sent.iter().enumerate() {
+        assert_eq!(*d, (s + 1448 * k as u32, 1448));
+    }
+    assert_eq!(h.core.stats().tx_prepared, 10);
+    assert_eq!(h.core.stats().tx_prepared_resegmented, 0);
+}
+
+/// A peer whose MSS is below the prepared segment size gets the object cut on the fly.
+#[test]
+fn prepared_object_is_resegmented_for_a_smaller_mss() {
+    let (mut h, c, s, _r) = open_with(TcpConfig::default(), seg(SYN, Seq(1000), Seq(0)).mss(1000));
+    let data = object(5_000, 12);
+    let id = h.core.prepare(&data, 1448);
+    let (res, out) = h.act(c, |c| c.send_prepared(id));
+    res.unwrap();
+    assert_eq!(
+        data_of(&out),
+        (0..5u32).map(|k| (s + 1000 * k, 1000)).collect::<Vec<_>>()
+    );
+    let mut got = Vec::new();
+    for p in &out {
+        got.extend_from_slice(&p.payload);
+    }
+    assert_eq!(got, data);
+    assert_eq!(h.core.stats().tx_prepared, 0);
+    assert_eq!(h.core.stats().tx_prepared_resegmented, 5);
+}
