@@ -321,7 +321,11 @@ impl TxLog {
         ack_ts: Option<(u32, u32)>,
     ) -> Delivery {
         let mut out = Delivery::default();
-        for (k, &(left, right)) in blocks.iter().enumerate() {
+        // Blocks come most recent first (RFC 2018 4); mark them in sequence order, so a
+        // lower block listed after a higher one is not taken for reordering.
+        let mut sorted: [(Seq, Seq); 4] = [(Seq(0), Seq(0)); 4];
+        let mut n = 0;
+        for (k, &(left, right)) in blocks.iter().enumerate().take(4) {
             if !left.lt(right) {
                 continue;
             }
@@ -334,6 +338,12 @@ impl TxLog {
                     continue;
                 }
             }
+            sorted[n] = (left, right);
+            n += 1;
+        }
+        let sorted = &mut sorted[..n];
+        sorted.sort_unstable_by_key(|b| b.0.dist_from(una) as i32);
+        for &(left, right) in sorted.iter() {
             // Trust only what we sent and is not yet acknowledged.
             let left = if left.lt(una) { una } else { left };
             if !left.lt(right) || right.gt(snd_max) {

@@ -275,6 +275,17 @@ const MIN_PTO: Duration = Duration::from_millis(10);
 /// With no RTT sample yet, RFC 8985 7.2's PTO.
 const PTO_NO_RTT: Duration = Duration::from_secs(1);
 
+/// A tail loss probe in flight (RFC 8985 7.4).
+#[derive(Clone, Copy, Debug)]
+struct TlpEpisode {
+    /// SND.MAX when the probe left.
+    end: Seq,
+    /// The probe resent data (not new data).
+    retrans: bool,
+    /// Bytes in flight when it left, for the window reduction if it repaired a loss.
+    flight: u32,
+}
+
 /// What to restore if a loss recovery or timeout turns out spurious.
 #[derive(Clone, Debug)]
 struct Undo {
@@ -363,7 +374,7 @@ pub struct Tcb {
     /// Recompute the probe timer after this output (new data sent or acknowledged).
     pto_dirty: bool,
     /// A probe in flight: SND.MAX when it left, and whether it was a retransmission.
-    tlp_end: Option<(Seq, bool)>,
+    tlp_end: Option<TlpEpisode>,
     /// The SYN or SYN-ACK being timed (Karn: dropped on retransmission); data segments
     /// are timed from their records.
     rtt_seq: Option<(Seq, Instant)>,
@@ -1077,7 +1088,8 @@ impl Tcb {
             }
             if spurious {
                 self.undo_episode(env);
-            } else if u.expire.is_some_and(|e| self.snd_una.ge(e)) {
+            } else if u.expire.is_some_and(|e| self.snd_una.gt(e)) {
+                // Past the window after the episode: late DSACKs are in by now.
                 self.undo = None;
             }
         }
@@ -1086,19 +1098,23 @@ impl Tcb {
                 .on_ack_round(dsack.is_some(), self.snd_una, self.snd_max);
             self.rack_detect(env);
         }
-        if let Some((end, retrans)) = self.tlp_end {
-            if dsack.is_some() {
-                // RFC 8985 7.4: the probe was a duplicate; nothing was lost.
+        // RFC 8985 7.4.2: did the probe repair a loss? Undecided while the ACK stops at its
+        // end (the original's late ACK looks the same); decided by a DSACK or a pure
+        // duplicate ACK (both arrived: no loss) or an ACK beyond it (loss).
+        if let Some(t) = self.tlp_end {
+            let pure_dup = !advanced && dsack.is_none() && seg.options.sack.is_empty();
+            if self.snd_una.lt(t.end) {
+            } else if !t.retrans || dsack.is_some() {
                 self.tlp_end = None;
-            } else if self.snd_una.ge(end) {
+            } else if self.snd_una.gt(t.end) {
                 self.tlp_end = None;
-                if retrans && !self.in_recovery {
-                    // The probe repaired a tail loss: reduce as for any loss (RFC 8985 7.4).
+                if !self.in_recovery {
                     env.stats.tlp_recoveries += 1;
-                    let flight = self.in_flight();
-                    self.cc.on_congestion(now, flight);
+                    self.cc.on_congestion(now, t.flight);
                     self.cc.on_recovery_end(now);
                 }
+            } else if pure_dup {
+                self.tlp_end = None;
             }
         }
         if advanced {
@@ -1486,6 +1502,18 @@ impl Tcb {
             }
             return;
         }
+        if due(self.pto_at) {
+            self.pto_at = None;
+            if self.state.is_synchronized()
+                && self.snd_una != self.snd_max
+                && !self.in_recovery
+                && self.tlp_end.is_none()
+            {
+                // The probe goes instead of the retransmission timeout (RFC 8985 7.2).
+                self.tlp_pending = true;
+                self.rto_at = Some(now + self.rtt.rto());
+            }
+        }
         if due(self.rto_at) {
             self.rto_at = None;
             self.on_rto(env, ev);
@@ -1501,16 +1529,6 @@ impl Tcb {
             self.rack_at = None;
             if self.sack_ok && self.state.is_synchronized() {
                 self.rack_detect(env);
-            }
-        }
-        if due(self.pto_at) {
-            self.pto_at = None;
-            if self.state.is_synchronized()
-                && self.snd_una != self.snd_max
-                && !self.in_recovery
-                && self.tlp_end.is_none()
-            {
-                self.tlp_pending = true;
             }
         }
         if due(self.persist_at) {
@@ -1758,6 +1776,7 @@ impl Tcb {
             || self.txlog.lost() > 0
             || self.tlp_end.is_some()
             || self.snd_una == self.snd_max
+            || self.snd_wnd == 0
         {
             return;
         }
@@ -1765,10 +1784,9 @@ impl Tcb {
         if self.in_flight() <= self.smss {
             pto += WC_DEL_ACK;
         }
+        // Never later than the retransmission timeout it stands in for.
         let at = now + pto.max(MIN_PTO);
-        if self.rto_at.is_none_or(|r| at < r) {
-            self.pto_at = Some(at);
-        }
+        self.pto_at = Some(self.rto_at.map_or(at, |r| at.min(r)));
     }
 
     /// RFC 8985 7.3: the probe is a new segment if there is one the peer's window takes,
@@ -1785,14 +1803,18 @@ impl Tcb {
                     self.send_data(env, sink, self.snd_nxt, len, data_end),
                     false,
                 )
-            } else if let Some((seq, len)) = self.txlog.last() {
+            } else if let Some((seq, len)) = self.txlog.last().filter(|&(seq, _)| seq.lt(wnd_end)) {
                 (self.resend(env, sink, seq, len, data_end), true)
             } else {
                 (false, false)
             };
         if sent {
             env.stats.tlp_probes += 1;
-            self.tlp_end = Some((self.snd_max, retrans));
+            self.tlp_end = Some(TlpEpisode {
+                end: self.snd_max,
+                retrans,
+                flight: self.in_flight(),
+            });
             self.rto_at = Some(env.now + self.rtt.rto());
         }
     }
