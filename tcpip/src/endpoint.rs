@@ -17,11 +17,12 @@ use crate::prepared::{ObjectId, PreparedObject};
 use crate::rack::TxSeg;
 use crate::reset::reset_for;
 use crate::ringbuf::RingBuf;
+use crate::seq::Seq;
 use crate::sink::SegmentSink;
 use crate::siphash::Key;
 use crate::stats::TcpStats;
 use crate::table::{FourTuple, Handle, InsertError, Table};
-use crate::tcb::{CloseReason, Env, Events, PeerSyn, State, Tcb};
+use crate::tcb::{CloseReason, Env, Events, IcmpKind, PeerSyn, State, Tcb};
 use crate::wire::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 use eth::ratelimit::TokenBucket;
 use eth::wire::WireError;
@@ -336,6 +337,34 @@ impl TcpCore {
         sink: &mut impl SegmentSink,
     ) {
         self.on_segment_checked(now, src, dst, bytes, true, app, sink);
+    }
+
+    /// An ICMP error quoting a segment we sent from `local` to `remote` with sequence
+    /// number `seq`. Hard errors end a connection still in SYN-SENT; "fragmentation
+    /// needed" lowers the MSS and resends; everything else is counted (RFC 5927, RFC 5461).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_icmp_error<A: TcpApp>(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seq: Seq,
+        kind: IcmpKind,
+        app: &mut A,
+        sink: &mut impl SegmentSink,
+    ) {
+        let Some(h) = self.table.find(&FourTuple { local, remote }) else {
+            self.stats.rx_icmp_out_of_window += 1;
+            return;
+        };
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        let mut ev = Events::default();
+        let mut env = env!(self, now);
+        if slot.tcb.on_icmp(&mut env, seq, kind, &mut ev) {
+            self.finish(now, h, ev, &[], app, sink);
+        }
     }
 
     /// Count a segment the IPv4 layer received on a broadcast address (dropped, RFC 1122

@@ -83,6 +83,6 @@ pub use endpoint::{TcpCore, TcpError};
 pub use prepared::ObjectId;
 pub use stack::Tcp;
 pub use table::Handle;
-pub use tcb::{CloseReason, State};
+pub use tcb::{CloseReason, IcmpKind, State};
 
 pub use eth;

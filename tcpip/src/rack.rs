@@ -488,6 +488,18 @@ impl TxLog {
         }
     }
 
+    /// Everything from the segment holding `seq` on is lost (an ICMP "packet too big":
+    /// what was sent in the old size does not fit).
+    pub(crate) fn mark_lost_from(&mut self, seq: Seq) {
+        let Some(i) = self.find(seq) else { return };
+        for s in self.segs.iter_mut().skip(i) {
+            if !s.has(SACKED | LOST) {
+                s.flags |= LOST;
+                self.lost += s.len;
+            }
+        }
+    }
+
     /// A spurious retransmission was undone: nothing is lost after all.
     pub(crate) fn unmark_lost(&mut self) {
         if self.lost == 0 {

@@ -16,11 +16,14 @@ use crate::app::{Conn, TcpApp};
 use crate::endpoint::{TcpCore, TcpError};
 use crate::frame::{self, FrameFields};
 use crate::prepared::{ObjectId, PreparedObject};
+use crate::seq::Seq;
 use crate::sink::{send_prepared_by_copy, SegmentSink};
 use crate::stats::TcpStats;
 use crate::table::Handle;
+use crate::tcb::IcmpKind;
 use crate::wire::{TcpOptions, TcpRepr};
-use eth::stack::{timer_token, IpContext, IpInput};
+use eth::stack::{timer_token, IcmpError, IpContext, IpInput};
+use eth::wire::icmp::IcmpType;
 use eth::wire::{IpProtocol, Ipv4Addr};
 use eth::{Delivery, SendStatus, Transport};
 use nmio::{Instant, PrepMode, PreparedId, TimerHandle, TxQueue};
@@ -217,6 +220,37 @@ impl<Tx: TxQueue, A: TcpApp> Transport<Tx> for Tcp<A> {
         );
         self.rearm(ip);
         Delivery::Accepted
+    }
+
+    fn on_icmp_error(&mut self, ip: &mut IpContext<'_, '_, Tx>, err: &IcmpError<'_>) {
+        use eth::wire::icmp::unreachable;
+        // The quoted header: ports, then the sequence number (RFC 792 quotes 8 bytes).
+        let Some(q) = err.transport.get(..8) else {
+            return;
+        };
+        let local_port = u16::from_be_bytes([q[0], q[1]]);
+        let remote_port = u16::from_be_bytes([q[2], q[3]]);
+        let seq = Seq(u32::from_be_bytes([q[4], q[5], q[6], q[7]]));
+        let kind = match (err.msg_type, err.code) {
+            (IcmpType::DST_UNREACHABLE, unreachable::PROTOCOL | unreachable::PORT) => {
+                IcmpKind::Hard
+            }
+            (IcmpType::DST_UNREACHABLE, unreachable::FRAG_NEEDED) if err.next_hop_mtu > 0 => {
+                IcmpKind::FragNeeded(err.next_hop_mtu)
+            }
+            _ => IcmpKind::Soft,
+        };
+        let local = SocketAddrV4::new(ip.iface.addr(), local_port);
+        let remote = SocketAddrV4::new(err.dst, remote_port);
+        let now = ip.now();
+        let mut sink = IpSink {
+            ip: &mut *ip,
+            frames: &self.frames,
+            mode: self.mode,
+        };
+        self.core
+            .on_icmp_error(now, local, remote, seq, kind, &mut self.app, &mut sink);
+        self.rearm(ip);
     }
 
     fn on_timer(&mut self, ip: &mut IpContext<'_, '_, Tx>, _token: u64) {

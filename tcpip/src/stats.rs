@@ -34,6 +34,16 @@ eth::counters! {
         /// Dropped: no ACK bit on a segment that needs one (RFC 9293 3.10.7.4 fifth), or no
         /// SYN, ACK or RST at all to a listener or in SYN-SENT.
         rx_no_ack,
+        /// ICMP errors accepted for a connection (RFC 5927).
+        rx_icmp_errors,
+        /// ICMP errors ignored: no such connection, or a quoted sequence number not in
+        /// flight (RFC 5927 4.1).
+        rx_icmp_out_of_window,
+        /// Connections being opened ended by a hard ICMP error (port or protocol
+        /// unreachable).
+        icmp_aborts,
+        /// Sender MSS lowered by "fragmentation needed" (RFC 1191).
+        icmp_pmtu_reductions,
         /// Resets that reached no connection (dropped, never answered).
         rx_rst_no_connection,
         /// Resets accepted (connection closed).

@@ -275,6 +275,21 @@ const MIN_PTO: Duration = Duration::from_millis(10);
 /// With no RTT sample yet, RFC 8985 7.2's PTO.
 const PTO_NO_RTT: Duration = Duration::from_secs(1);
 
+/// The smallest path MTU an ICMP "fragmentation needed" may set (RFC 1191 allows 68;
+/// Linux's floor against forged errors is 552).
+const MIN_PMTU: u32 = 552;
+
+/// What an ICMP error said, for TCP (RFC 5927, RFC 1122 4.2.3.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpKind {
+    /// Protocol or port unreachable: nobody listens there.
+    Hard,
+    /// Net or host unreachable, time exceeded and the rest: perhaps transient.
+    Soft,
+    /// Fragmentation needed, with the next-hop MTU (RFC 1191).
+    FragNeeded(u16),
+}
+
 /// A tail loss probe in flight (RFC 8985 7.4).
 #[derive(Clone, Copy, Debug)]
 struct TlpEpisode {
@@ -663,6 +678,52 @@ impl Tcb {
     /// RCV.NXT.
     pub(crate) fn rcv_next(&self) -> Seq {
         self.rcv_nxt
+    }
+
+    /// An ICMP error quoting our segment at `seq` (RFC 5927; the core checked the four-tuple).
+    /// Returns whether it was accepted: the quoted sequence number must be one in flight
+    /// (RFC 5927 4.1), which a blind attacker has to guess.
+    pub(crate) fn on_icmp(
+        &mut self,
+        env: &mut Env<'_>,
+        seq: Seq,
+        kind: IcmpKind,
+        ev: &mut Events,
+    ) -> bool {
+        let in_flight = if self.state == State::SynSent {
+            seq == self.iss
+        } else {
+            seq.ge(self.snd_una) && seq.lt(self.snd_max)
+        };
+        if !in_flight {
+            env.stats.rx_icmp_out_of_window += 1;
+            return false;
+        }
+        env.stats.rx_icmp_errors += 1;
+        match kind {
+            // RFC 1122 4.2.3.9 and RFC 5461: a hard error ends a connection being opened;
+            // an established one treats it as soft (routes come back).
+            IcmpKind::Hard if self.state == State::SynSent => {
+                env.stats.icmp_aborts += 1;
+                self.state = State::Closed;
+                ev.closed = Some(CloseReason::Refused);
+            }
+            IcmpKind::Hard | IcmpKind::Soft => {}
+            IcmpKind::FragNeeded(mtu) => {
+                // RFC 1191: segments of this size do not fit the path; never below the
+                // 552-byte floor Linux keeps against forged errors.
+                let mtu = u32::from(mtu).max(MIN_PMTU);
+                let opts = if self.ts_ok { u32::from(TS_LEN) } else { 0 };
+                let mss = mtu.saturating_sub(40 + opts);
+                if mss < self.smss {
+                    env.stats.icmp_pmtu_reductions += 1;
+                    self.smss = mss;
+                    // The segment was dropped: send it again, in the new size.
+                    self.txlog.mark_lost_from(seq);
+                }
+            }
+        }
+        true
     }
 
     /// The window of the ACK that completed a cookie handshake (scaled: it is not a SYN).
@@ -1829,7 +1890,7 @@ impl Tcb {
         data_end: Seq,
     ) -> bool {
         let data_len = if seq.lt(data_end) {
-            len.min(data_end.dist_from(seq))
+            len.min(data_end.dist_from(seq)).min(self.smss)
         } else {
             0
         };

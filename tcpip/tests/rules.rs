@@ -14,8 +14,9 @@ use tcpip::accept::segment_acceptable;
 use tcpip::config::Keepalive;
 use tcpip::isn::{CookieData, SynCookies};
 use tcpip::seq::Seq;
+use tcpip::sink::VecSink;
 use tcpip::wire::{TcpFlags, TcpOptions};
-use tcpip::{CloseReason, Handle, State, TcpConfig};
+use tcpip::{CloseReason, Handle, IcmpKind, State, TcpConfig};
 
 const SYN: TcpFlags = TcpFlags::SYN;
 const ACK: TcpFlags = TcpFlags::ACK;
@@ -1379,4 +1380,104 @@ fn prepared_object_is_resegmented_for_a_smaller_mss() {
     assert_eq!(got, data);
     assert_eq!(h.core.stats().tx_prepared, 0);
     assert_eq!(h.core.stats().tx_prepared_resegmented, 5);
+}
+
+// ---- ICMP errors (RFC 5927, RFC 1122 4.2.3.9, RFC 5461, RFC 1191) ----
+
+/// Hand the core an ICMP error quoting our segment with sequence number `seq`.
+fn icmp(h: &mut Host, seq: Seq, kind: IcmpKind) -> Vec<Seg> {
+    let mut sink = VecSink::new(64);
+    h.core.on_icmp_error(
+        h.now,
+        host_addr(),
+        peer_addr(),
+        seq,
+        kind,
+        &mut h.app,
+        &mut sink,
+    );
+    parse_all(&mut sink)
+}
+
+/// A port unreachable for our SYN ends the connection being opened (refused); one that
+/// quotes a sequence number we never sent is ignored (RFC 5927 4.1).
+#[test]
+fn hard_icmp_error_ends_a_connection_being_opened() {
+    let mut h = Host::new(TcpConfig::default());
+    let (c, out) = h.connect();
+    let iss = out[0].seq();
+    assert!(icmp(&mut h, iss + 7, IcmpKind::Hard).is_empty());
+    assert_eq!(h.core.state(c), Some(State::SynSent));
+    assert_eq!(h.core.stats().rx_icmp_out_of_window, 1);
+    icmp(&mut h, iss, IcmpKind::Hard);
+    assert_eq!(h.core.state(c), None);
+    assert_eq!(h.app.closed(), [(c, CloseReason::Refused)]);
+    assert_eq!(h.core.stats().icmp_aborts, 1);
+    // Soft errors never end it.
+    let (c, out) = h.connect();
+    icmp(&mut h, out[0].seq(), IcmpKind::Soft);
+    assert_eq!(h.core.state(c), Some(State::SynSent));
+}
+
+/// RFC 5461: an established connection survives a hard error (routes come back).
+#[test]
+fn hard_icmp_error_does_not_end_an_established_connection() {
+    let (mut h, c, s, _r) = open(TcpConfig::default());
+    let (_, out) = h.act(c, |c| c.send(&[7; 100]));
+    assert_eq!(data_of(&out), [(s, 100)]);
+    icmp(&mut h, s, IcmpKind::Hard);
+    assert_eq!(h.core.state(c), Some(State::Established));
+    assert_eq!(h.core.stats().rx_icmp_errors, 1);
+}
+
+/// RFC 1191: "fragmentation needed" lowers the MSS and the dropped segment goes again at
+/// once in the new size; an MTU below 552 is taken as 552 (forged errors cannot shrink
+/// segments to nothing).
+#[test]
+fn fragmentation_needed_lowers_the_mss_and_resends() {
+    let (mut h, c, s, r) = open(TcpConfig::default());
+    let data = object(4 * 1460, 13);
+    let (_, out) = h.act(c, |c| c.send(&data));
+    assert_eq!(data_of(&out).len(), 4);
+    let out = icmp(&mut h, s, IcmpKind::FragNeeded(1000));
+    assert_eq!(h.core.tcb(c).unwrap().smss(), 960);
+    assert_eq!(h.core.stats().icmp_pmtu_reductions, 1);
+    let sent = data_of(&out);
+    assert!(!sent.is_empty());
+    assert_eq!(sent[0], (s, 960));
+    assert!(sent.iter().all(|&(_, len)| len <= 960));
+    // An error for a segment not in flight changes nothing.
+    icmp(&mut h, s + 100_000, IcmpKind::FragNeeded(600));
+    assert_eq!(h.core.tcb(c).unwrap().smss(), 960);
+    // The transfer completes byte-exact in the new size.
+    let mut got = Vec::new();
+    let mut next = s;
+    let mut pending: Vec<Seg> = out;
+    for _ in 0..50 {
+        for p in &pending {
+            if p.seq() == next && !p.payload.is_empty() {
+                got.extend_from_slice(&p.payload);
+                next += p.payload.len() as u32;
+            }
+        }
+        if got.len() == data.len() {
+            break;
+        }
+        pending = h.send(&seg(ACK, r, next));
+        if pending.is_empty() {
+            pending = h
+                .advance(Duration::from_secs(1))
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+        }
+    }
+    assert!(got == data);
+    // Too small an MTU is clamped.
+    h.send(&seg(ACK, r, next));
+    let (_, out) = h.act(c, |c| c.send(&[1; 900]));
+    assert_eq!(data_of(&out), [(next, 900)]);
+    let out = icmp(&mut h, next, IcmpKind::FragNeeded(100));
+    assert_eq!(h.core.tcb(c).unwrap().smss(), 552 - 40);
+    assert_eq!(data_of(&out), [(next, 512), (next + 512, 388)]);
 }
