@@ -4,6 +4,7 @@
 //! * `ipstack`: the IPv4 layer alone (ARP, ping) on any backend.
 //! * `udp-echo`: a UDP echo server on any backend.
 //! * `tcp-serve`, `tcp-fetch`: a TCP test server and client ([`tcp_test`]).
+//! * the static web server's parts ([`web`]; the binary is issue 6's work in progress).
 //!
 //! [`backend`] turns the common command-line options into an opened [`nmio::Port`];
 //! [`stack_cli`] holds the interface options and run plumbing the stack apps share.
@@ -11,3 +12,4 @@
 pub mod backend;
 pub mod stack_cli;
 pub mod tcp_test;
+pub mod web;
