@@ -153,6 +153,26 @@ impl TxLog {
         }
     }
 
+    /// Whether the records cover exactly `[una, max)` with consistent sums (for debug
+    /// assertions).
+    pub(crate) fn covers(&self, una: Seq, max: Seq) -> bool {
+        let (mut sacked, mut lost, mut n, mut at) = (0, 0, 0, una);
+        for s in &self.segs {
+            if s.start != at || s.len == 0 || (s.has(SACKED) && s.has(LOST)) {
+                return false;
+            }
+            if s.has(SACKED) {
+                sacked += s.len;
+                n += 1;
+            }
+            if s.has(LOST) {
+                lost += s.len;
+            }
+            at = s.end();
+        }
+        at == max && (sacked, lost, n) == (self.sacked, self.lost, self.sacked_segs)
+    }
+
     /// Index of the record containing `seq`, if any.
     fn find(&self, seq: Seq) -> Option<usize> {
         let i = self.segs.partition_point(|s| s.end().le(seq));

@@ -1818,6 +1818,12 @@ impl Tcb {
         if std::mem::take(&mut self.pto_dirty) {
             self.arm_pto(now);
         }
+        debug_assert!(
+            !self.state.is_synchronized()
+                || self.snd_una == self.iss
+                || self.txlog.covers(self.snd_una, self.snd_max),
+            "in-flight records out of step with [SND.UNA, SND.MAX)"
+        );
     }
 
     /// RFC 8985 7.2: the probe timer, while new data is in flight outside recovery.
