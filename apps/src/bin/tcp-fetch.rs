@@ -40,7 +40,7 @@ struct Cli {
     /// Fetches at once.
     #[arg(long, default_value_t = 1)]
     parallel: usize,
-    /// Write each body to DIR/<last path segment>.
+    /// Write each body to `DIR/<last path segment>`.
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Give up after this many seconds.

@@ -41,7 +41,7 @@ struct Cli {
     /// TCP port.
     #[arg(long, default_value_t = 80)]
     port: u16,
-    /// Object sizes in bytes, each served at /<size> (repeatable; default: 0, 1, 1448,
+    /// Object sizes in bytes, each served at `/<size>` (repeatable; default: 0, 1, 1448,
     /// 1449, 64 KiB, 1 MiB and 16 MiB).
     #[arg(long = "size", value_name = "BYTES")]
     sizes: Vec<usize>,
