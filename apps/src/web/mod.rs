@@ -5,4 +5,5 @@
 pub mod http;
 pub mod path;
 pub mod response;
+pub mod server;
 pub mod site;

@@ -3,8 +3,8 @@
 //! The server prepares, per site file, the responses for each (method, keep-alive,
 //! version) a request can ask for ([`file_response`], [`not_modified`]), plus the error
 //! responses ([`error_response`]) and the directory redirects ([`redirect`]); a request
-//! only picks one. What varies with the request is the status line's version (the
-//! request's: `HTTP/1.0` or `HTTP/1.1`) and the `Connection` field:
+//! only picks one. The status line always names HTTP/1.1 (RFC 9110 2.5); what varies with
+//! the request is the `Connection` field:
 //! * HTTP/1.1 staying open: none (persistence is the default, RFC 9112 9.3);
 //! * HTTP/1.0 staying open: `Connection: keep-alive`, since the client asked for it and a
 //!   1.0 client closes otherwise;
@@ -23,7 +23,8 @@
 //! [`DATE_PLACEHOLDER`]. [`date_offset`] finds those 29 bytes and [`set_date`] rewrites them
 //! with a date from [`format_date`]; the server formats the date once per second and patches
 //! every prepared response (the head is far shorter than a segment, so the date always
-//! lies in the first segment). A response sent without being patched says 1970.
+//! lies in the first segment). A response sent without being patched says 1970; the
+//! server sets the start-up time at least.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -117,7 +118,7 @@ impl ErrorStatus {
 /// request was HTTP/1.0.
 pub fn file_response(file: &File, method: Method, keep_alive: bool, http10: bool) -> Vec<u8> {
     let body = file.body();
-    let mut r = start(http10, 200, "OK", body.len());
+    let mut r = start(200, "OK", body.len());
     field(&mut r, "Content-Type", file.content_type());
     field(&mut r, "Content-Length", &body.len().to_string());
     field(&mut r, "ETag", file.etag());
@@ -139,7 +140,7 @@ pub fn file_response(file: &File, method: Method, keep_alive: bool, http10: bool
 /// `Content-Type` and `Content-Length` (a 304 never has a body; RFC 9110 8.6 allows its
 /// `Content-Length` but it adds nothing).
 pub fn not_modified(file: &File, keep_alive: bool, http10: bool) -> Vec<u8> {
-    let mut r = start(http10, 304, "Not Modified", 0);
+    let mut r = start(304, "Not Modified", 0);
     field(&mut r, "ETag", file.etag());
     finish(&mut r, keep_alive, http10);
     r
@@ -155,7 +156,7 @@ pub fn redirect(location: &str, method: Method, keep_alive: bool, http10: bool) 
         "<!doctype html>\n<title>{title}</title>\n<h1>{title}</h1>\n\
          <p><a href=\"{href}\">{href}</a></p>\n"
     );
-    let mut r = start(http10, 301, "Moved Permanently", body.len());
+    let mut r = start(301, "Moved Permanently", body.len());
     field(&mut r, "Location", location);
     html_fields(&mut r, body.len());
     finish(&mut r, keep_alive, http10);
@@ -177,7 +178,7 @@ pub fn error_response(
 ) -> Vec<u8> {
     let title = format!("{} {}", status.code(), status.reason());
     let body = format!("<!doctype html>\n<title>{title}</title>\n<h1>{title}</h1>\n");
-    let mut r = start(http10, status.code(), status.reason(), body.len());
+    let mut r = start(status.code(), status.reason(), body.len());
     if status == ErrorStatus::MethodNotAllowed {
         // RFC 9110 15.5.6: a 405 MUST list the methods the resource supports.
         field(&mut r, "Allow", "GET, HEAD");
@@ -271,10 +272,11 @@ fn is_head(method: Method) -> bool {
 }
 
 /// The status line, `Date` (first, for [`date_offset`]) and `Server`.
-fn start(http10: bool, code: u16, reason: &str, body_len: usize) -> Vec<u8> {
+/// The status line names HTTP/1.1 whatever the request's version: RFC 9110 2.5, a server
+/// SHOULD send its highest conformant version (a 1.0 client takes it as 1.0).
+fn start(code: u16, reason: &str, body_len: usize) -> Vec<u8> {
     let mut r = Vec::with_capacity(256 + body_len);
-    let version = if http10 { "HTTP/1.0" } else { "HTTP/1.1" };
-    r.extend_from_slice(format!("{version} {code} {reason}\r\n").as_bytes());
+    r.extend_from_slice(format!("HTTP/1.1 {code} {reason}\r\n").as_bytes());
     field(&mut r, "Date", DATE_PLACEHOLDER);
     field(&mut r, "Server", SERVER);
     r
@@ -382,7 +384,7 @@ mod tests {
     #[test]
     fn get_10_with_keep_alive_says_keep_alive() {
         let r = file_response(&hello(), Method::Get, true, true);
-        let head = HELLO_HEAD_11.replacen("HTTP/1.1", "HTTP/1.0", 1);
+        let head = HELLO_HEAD_11.to_string();
         assert_eq!(
             text(&r),
             format!("{head}Connection: keep-alive\r\n\r\nhi\n")
@@ -392,7 +394,7 @@ mod tests {
     #[test]
     fn get_10_without_keep_alive_says_close() {
         let r = file_response(&hello(), Method::Get, false, true);
-        let head = HELLO_HEAD_11.replacen("HTTP/1.1", "HTTP/1.0", 1);
+        let head = HELLO_HEAD_11.to_string();
         assert_eq!(text(&r), format!("{head}Connection: close\r\n\r\nhi\n"));
     }
 
@@ -408,7 +410,7 @@ mod tests {
         );
         assert_eq!(
             text(&not_modified(&hello(), true, true)),
-            "HTTP/1.0 304 Not Modified\r\n\
+            "HTTP/1.1 304 Not Modified\r\n\
              Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n\
              Server: ipstack-web\r\n\
              ETag: \"3-33734a193006ba70\"\r\n\
@@ -511,12 +513,12 @@ mod tests {
     }
 
     #[test]
-    fn error_for_10_client_uses_10_status_line() {
+    fn error_for_10_client_uses_the_11_status_line() {
         let r = error_response(ErrorStatus::NotFound, Method::Get, true, true);
-        assert!(text(&r).starts_with("HTTP/1.0 404 Not Found\r\n"));
+        assert!(text(&r).starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(text(&r).contains("\r\nConnection: keep-alive\r\n\r\n"));
         let r = error_response(ErrorStatus::BadRequest, Method::Get, true, true);
-        assert!(text(&r).starts_with("HTTP/1.0 400 Bad Request\r\n"));
+        assert!(text(&r).starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert!(text(&r).contains("\r\nConnection: close\r\n\r\n"));
     }
 
