@@ -138,6 +138,18 @@ impl Responses {
         })
     }
 
+    /// No responses at all, for a server that is not serving yet (every lookup is a miss;
+    /// do not serve with it).
+    pub fn empty() -> Responses {
+        Responses {
+            files: Vec::new(),
+            by_path: HashMap::new(),
+            redirects: HashMap::new(),
+            errors: Vec::new(),
+            bytes: 0,
+        }
+    }
+
     fn error(&self, status: ErrorStatus) -> &ByMethod {
         // Every status was prepared.
         &self

@@ -265,6 +265,15 @@ impl Site {
         Ok(Site::from_files(files, stats))
     }
 
+    /// A site with no files (every path is 404).
+    pub fn empty() -> Site {
+        Site {
+            files: Vec::new(),
+            routes: HashMap::new(),
+            stats: LoadStats::default(),
+        }
+    }
+
     /// The bundled default site (`apps/site/`: an index page, a style sheet, a text file, a
     /// `docs/` directory with its own index and a 16 KiB text file), every file with
     /// [`BUNDLED_LAST_MODIFIED`] as its Last-Modified.

@@ -1,0 +1,314 @@
+//! The static web server (Sandstorm-style): every file under `--root` loaded at start-up,
+//! every response prepared once as TCP segments, each request answered by picking one.
+//!
+//! With no arguments it serves the small bundled site over a TAP device it creates
+//! (`web0`, needs root): the stack answers at 10.77.0.2, the kernel's side of the TAP is
+//! 10.77.0.1/24, so from the same machine:
+//!
+//! ```text
+//! sudo cargo run --release --bin web
+//! curl http://10.77.0.2/
+//! ```
+//!
+//! Ctrl-C stops it; the TAP device and its address go with the process. On a real link:
+//!
+//! ```text
+//! web --root /srv/www --backend afpacket --iface veth0 --addr 10.0.0.2/24 --mode pre-copy
+//! ```
+//!
+//! Files that change after start-up are not seen (restart to reload); symlinks that lead
+//! out of the root are not followed.
+
+use apps::backend::{open, BackendArgs, BackendKind, PortUser};
+use apps::stack_cli::StackSettings;
+use apps::stack_cli::{install_signal_handlers, parse_or_exit, stop_flag, StackArgs};
+use apps::web::response;
+use apps::web::server::{Responses, WebConfig, WebServer};
+use apps::web::site::Site;
+use clap::Parser;
+use eth::Stack;
+use nmio::backend::pipe::PipePort;
+use nmio::{Clock, EventLoop, MonotonicClock, Port, PrepMode};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+use tcpip::{Tcp, TcpConfig, TcpCore};
+
+/// Longest loop slice, so the per-second work and signals are noticed quickly.
+const SLICE: Duration = Duration::from_millis(100);
+/// The no-argument default: TAP device, our address, the kernel's side.
+const DEMO_IFACE: &str = "web0";
+const DEMO_ADDR: &str = "10.77.0.2/24";
+const DEMO_KERNEL_ADDR: &str = "10.77.0.1/24";
+
+/// Serve a directory of static files over HTTP/1.1 on the userspace stack.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Directory to serve (default: the small site bundled in the binary).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// TCP port.
+    #[arg(long, default_value_t = 80)]
+    port: u16,
+    /// How prepared responses reach the port: pre-copy (rewrite the prepared frame, send
+    /// it by reference where the backend can) or memcpy (copy it into a TX slot).
+    #[arg(long, default_value = "pre-copy")]
+    mode: PrepMode,
+    /// Payload bytes per prepared segment (1448: a 1500 MTU less headers and timestamps).
+    #[arg(long, default_value_t = 1448)]
+    seg_size: u16,
+    /// Most connections at once (more are refused by TCP and counted in tcp.table_full).
+    #[arg(long, default_value_t = 16_384)]
+    max_connections: usize,
+    /// Seconds a connection may take to send a complete request (from its accept or its
+    /// previous response) before it is dropped.
+    #[arg(long, default_value_t = 30)]
+    header_timeout: u64,
+    /// With the tap backend: give the kernel's side of the TAP this address and bring it
+    /// up (the no-argument default uses 10.77.0.1/24 on web0).
+    #[arg(long, value_name = "CIDR")]
+    kernel_addr: Option<String>,
+}
+
+struct Settings {
+    backend: BackendArgs,
+    stack: StackSettings,
+    site: Site,
+    port: u16,
+    mode: PrepMode,
+    seg_size: u16,
+    web: WebConfig,
+    kernel_addr: Option<String>,
+}
+
+impl Settings {
+    fn from_cli(mut cli: Cli, demo: bool) -> Result<Settings, String> {
+        if demo {
+            cli.backend.backend = BackendKind::Tap;
+            cli.backend.iface = DEMO_IFACE.into();
+            cli.stack.addr = Some(DEMO_ADDR.into());
+            cli.kernel_addr = Some(DEMO_KERNEL_ADDR.into());
+        }
+        if cli.backend.backend == BackendKind::Pipe {
+            return Err(
+                "the pipe backend has no client to serve; use --backend tap or afpacket \
+                 (with no arguments: a TAP device web0 at 10.77.0.2)"
+                    .into(),
+            );
+        }
+        if cli.backend.backend != BackendKind::Pipe && !is_root() {
+            return Err(format!(
+                "needs root (CAP_NET_ADMIN and CAP_NET_RAW) to open the {} backend; run it with sudo",
+                cli.backend.backend.name()
+            ));
+        }
+        if cli.kernel_addr.is_some() && cli.backend.backend != BackendKind::Tap {
+            return Err("--kernel-addr is for the tap backend".into());
+        }
+        let stack = StackSettings::from_args(&cli.stack, &cli.backend)?;
+        if cli.port == 0 {
+            return Err("--port 0 cannot be listened on".into());
+        }
+        if cli.seg_size < 64 {
+            return Err("--seg-size must be at least 64".into());
+        }
+        let site = match &cli.root {
+            Some(root) => Site::load(root).map_err(|e| e.to_string())?,
+            None => Site::bundled(),
+        };
+        // One pool frame per prepared segment: every file's 200 (GET three ways, HEAD three
+        // ways) and 304s, the redirects and the errors, with room to spare.
+        let seg = usize::from(cli.seg_size);
+        let per = |len: usize| (len + 512).div_ceil(seg);
+        let frames: usize = site
+            .files()
+            .iter()
+            .map(|f| 3 * per(f.body().len()) + 9)
+            .sum::<usize>()
+            + 12 * site.redirects().count()
+            + 64;
+        cli.backend.prepared_frames = cli.backend.prepared_frames.max(frames);
+        Ok(Settings {
+            backend: cli.backend,
+            stack,
+            site,
+            port: cli.port,
+            mode: cli.mode,
+            seg_size: cli.seg_size,
+            web: WebConfig {
+                header_timeout: cli.header_timeout.max(1),
+                max_connections: cli.max_connections.max(1),
+            },
+            kernel_addr: cli.kernel_addr,
+        })
+    }
+}
+
+/// Effective user id 0, from /proc (no libc call in the apps).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// `ip` on the kernel's side of the TAP.
+fn kernel_side(iface: &str, cidr: &str) -> Result<(), String> {
+    for args in [
+        vec!["addr", "replace", cidr, "dev", iface],
+        vec!["link", "set", iface, "up"],
+    ] {
+        let out = Command::new("ip")
+            .args(&args)
+            .output()
+            .map_err(|e| format!("cannot run ip: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct Run(Settings);
+
+impl PortUser for Run {
+    type Output = Result<(), String>;
+
+    fn run<P: Port + Send + 'static>(self, port: P, _peer: Option<PipePort>) -> Self::Output {
+        let s = self.0;
+        let cfg = s.stack.iface_config_for(port.caps());
+        let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
+        tcp_cfg.max_connections = s.web.max_connections;
+        tcp_cfg.max_time_wait = tcp_cfg.max_time_wait.min(s.web.max_connections);
+        let core = TcpCore::new(tcp_cfg, MonotonicClock.now()).map_err(|e| e.to_string())?;
+        // The server is built once its responses are prepared (they need the port).
+        let placeholder = WebServer::new(
+            Site::empty(),
+            Responses::empty(),
+            WebConfig {
+                max_connections: 0,
+                ..s.web
+            },
+        );
+        let mut tcp = Tcp::new(core, placeholder, s.mode);
+        tcp.core_mut().listen(s.port).map_err(|e| e.to_string())?;
+        let mut stack = Stack::new(cfg, tcp, MonotonicClock.now()).map_err(|e| e.to_string())?;
+        let mut ev = EventLoop::new(port, MonotonicClock, s.stack.loop_config());
+        stack.start_on(&mut ev);
+        let date = response::format_date(SystemTime::now());
+        let seg_size = s.seg_size;
+        let site = s.site;
+        let responses = ev
+            .with_context(|cx| {
+                stack.with_upper(cx, |tcp, ip| {
+                    Responses::prepare(&site, &date, |bytes| tcp.prepare(ip, bytes, seg_size))
+                })
+            })
+            .map_err(|e| format!("preparing responses: {e}"))?;
+        let files = site.files().len();
+        let prepared = responses.bytes;
+        *stack.upper_mut().app_mut() = WebServer::new(site, responses, s.web);
+        if let Some(cidr) = &s.kernel_addr {
+            kernel_side(&s.backend.iface, cidr)?;
+        }
+        eprintln!(
+            "web: {}, port {}, {} files ({} bytes of prepared responses), {:?} mode",
+            s.stack.describe(&s.backend, stack.iface().mac()),
+            s.port,
+            files,
+            prepared,
+            s.mode
+        );
+        let port_suffix = if s.port == 80 {
+            String::new()
+        } else {
+            format!(":{}", s.port)
+        };
+        println!("try: curl http://{}{}/", s.stack.addr, port_suffix);
+        let stop = stop_flag();
+        let start = Instant::now();
+        let end = s.stack.duration.map(|d| start + d);
+        let mut last = (start, 0u64, 0u64, 0u64);
+        let mut expired = Vec::new();
+        loop {
+            let now = Instant::now();
+            if stop.load(Ordering::Relaxed) || end.is_some_and(|e| now >= e) {
+                break;
+            }
+            let slice = end.map_or(SLICE, |e| e.saturating_duration_since(now).min(SLICE));
+            ev.run_for(&mut stack, slice);
+            if last.0.elapsed() < Duration::from_secs(1) {
+                continue;
+            }
+            // Once per second: the header timeout.
+            let secs = start.elapsed().as_secs();
+            expired.clear();
+            expired.extend_from_slice(stack.upper_mut().app_mut().sweep(secs));
+            for &h in &expired {
+                ev.with_context(|cx| {
+                    stack.with_upper(cx, |tcp, ip| tcp.act(ip, h, |c| c.abort()));
+                });
+            }
+            if !s.stack.quiet {
+                let t = stack.upper().stats();
+                let w = stack.upper().app().stats();
+                let dt = last.0.elapsed().as_secs_f64();
+                eprintln!(
+                    "{:.0} conn/s, {:.0} req/s, {:.3} Gb/s out, drops: {} table full, {} header timeouts, {} bad requests",
+                    (t.accepted - last.1) as f64 / dt,
+                    (w.requests - last.2) as f64 / dt,
+                    (t.tx_bytes - last.3) as f64 * 8.0 / dt / 1e9,
+                    t.table_full,
+                    w.header_timeouts,
+                    w.client_errors,
+                );
+                last = (Instant::now(), t.accepted, w.requests, t.tx_bytes);
+            }
+        }
+        ev.flush();
+        let w = stack.upper().app().stats();
+        println!(
+            "web: {} requests ({} ok, {} not modified, {} redirects, {} not found, {} client errors), {} connections ({} failed, {} timed out)",
+            w.requests,
+            w.ok,
+            w.not_modified,
+            w.redirects,
+            w.not_found,
+            w.client_errors,
+            w.accepted,
+            w.failed,
+            w.header_timeouts
+        );
+        println!("stats: {} {}", stack.stats(), stack.upper().stats());
+        Ok(())
+    }
+}
+
+fn run(s: Settings) -> Result<(), String> {
+    install_signal_handlers("web");
+    let backend = s.backend.clone();
+    open(&backend, Run(s))?
+}
+
+fn main() {
+    let demo = std::env::args_os().len() == 1;
+    let cli: Cli = parse_or_exit("web");
+    if let Err(e) = Settings::from_cli(cli, demo).and_then(run) {
+        eprintln!("web: {e}");
+        std::process::exit(1);
+    }
+}
