@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Static web serving: our `web` server (afpacket backend) against nginx, on the same veth end
+# and the same pinned CPU, driven by wrk from another namespace on the other CPU.
+#
+#   sudo bench/web.sh                 # DUR=10 s per run, CONN=64 connections
+#   sudo DUR=5 SIZES="1024" bench/web.sh
+#
+# Layout: namespaces wbc-* (client, 10.93.0.1/24 on wc) and wbs-* (server end ws). nginx
+# gets 10.93.0.2 on ws (one process: master_process off, sendfile on, access_log off,
+# files on a tmpfs), run twice per case, with tcp_nopush on and off (Debian's default `on`
+# stalls 16 KiB replies by ~4 ms on veth), keeping its better figure. Our server runs on ws
+# with no kernel address as 10.93.0.3, `--mode pre-copy` (MODE=memcpy to change). Both
+# servers are pinned to CPU 1, wrk (-t1) to CPU 0. Each file size is measured in keep-alive
+# mode and with a new connection per request (`Connection: close`).
+#
+# Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (utime +
+# stime of the server's pid from /proc); whole-machine CPU-seconds per 10,000 requests
+# (non-idle time of all CPUs from /proc/stat). On veth the kernel's receive work runs on the
+# sending CPU, so the whole-machine figure is the fair one. Ratios: ours / nginx for
+# requests/s, nginx / ours for CPU per request (above 1: we use less).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-10}
+CONN=${CONN:-64}
+SIZES=${SIZES:-"64 1024 16384 262144"}
+MODE=${MODE:-pre-copy}
+[ "$(id -u)" = 0 ] || { echo "bench/web.sh: needs root (network namespaces, AF_PACKET)"; exit 1; }
+command -v wrk >/dev/null || { echo "bench/web.sh: needs wrk (apt-get install wrk)"; exit 1; }
+if ! command -v nginx >/dev/null; then
+    echo "bench/web.sh: installing nginx-light" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+fi
+cargo build --release -q -p apps --bin web
+BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release/web")
+C=wbc-$$
+S=wbs-$$
+ROOT=/tmp/webbench-$$
+TCK=$(getconf CLK_TCK)
+cleanup() {
+    [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
+    ip netns del "$C" 2>/dev/null || true
+    ip netns del "$S" 2>/dev/null || true
+    umount "$ROOT" 2>/dev/null || true
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+mkdir -p "$ROOT"
+mount -t tmpfs -o size=64m tmpfs "$ROOT"
+mkdir -p "$ROOT/www" "$ROOT/nginx"
+for size in $SIZES; do
+    head -c "$size" /dev/urandom >"$ROOT/www/$size"
+done
+ip netns add "$C"
+ip netns add "$S"
+ip -n "$C" link add wc type veth peer name ws netns "$S"
+for ns_dev in "$C wc" "$S ws"; do
+    set -- $ns_dev
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$1" link set "$2" up
+    ip -n "$1" link set lo up
+    ip netns exec "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
+done
+ip -n "$C" addr add 10.93.0.1/24 dev wc
+ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
+
+nginx_conf() { # nopush
+    cat >"$ROOT/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $ROOT/nginx/nginx.pid;
+error_log $ROOT/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush $1;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    keepalive_timeout 60;
+    client_body_temp_path $ROOT/nginx;
+    proxy_temp_path $ROOT/nginx;
+    fastcgi_temp_path $ROOT/nginx;
+    uwsgi_temp_path $ROOT/nginx;
+    scgi_temp_path $ROOT/nginx;
+    types { }
+    default_type application/octet-stream;
+    server {
+        listen 10.93.0.2:80 backlog=4096;
+        root $ROOT/www;
+    }
+}
+EOF
+}
+
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# measure PID URL CONNCLOSE -> "req_per_s server_cpu_per_10k machine_cpu_per_10k errors"
+measure() {
+    local pid=$1 url=$2 close=$3 hdr=() out p0 p1 m0 m1
+    [ "$close" = 1 ] && hdr=(-H "Connection: close")
+    # Warm-up (ARP, caches), not counted.
+    taskset -c 0 ip netns exec "$C" wrk -t1 -c8 -d1s "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+    p0=$(proc_ticks "$pid"); m0=$(busy_ticks)
+    out=$(taskset -c 0 ip netns exec "$C" timeout $((DUR + 30)) wrk -t1 -c"$CONN" -d"${DUR}s" "${hdr[@]}" "$url" 2>&1 || true)
+    p1=$(proc_ticks "$pid"); m1=$(busy_ticks)
+    echo "$out" | awk -v p=$((p1 - p0)) -v m=$((m1 - m0)) -v tck="$TCK" '
+        / requests in / { n = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        /Socket errors|Non-2xx/ { err = 1 }
+        END {
+            if (n > 0) printf "%.0f %.4f %.4f %s\n", rps, p / tck / n * 10000, m / tck / n * 10000, (err ? "errors" : "ok")
+            else print "0 0 0 failed"
+        }'
+}
+
+declare -A R
+for close in 0 1; do
+    kind=$([ "$close" = 1 ] && echo "new conn" || echo "keep-alive")
+    # nginx, tcp_nopush on and off: keep the better requests/s per size.
+    ip -n "$S" addr add 10.93.0.2/24 dev ws
+    for nopush in on off; do
+        nginx_conf "$nopush"
+        taskset -c 1 ip netns exec "$S" nginx -c "$ROOT/nginx/nginx.conf" -p "$ROOT/nginx" >/dev/null 2>&1 &
+        SPID=$!
+        sleep 0.5
+        for size in $SIZES; do
+            res=$(measure "$SPID" "http://10.93.0.2/$size" "$close")
+            old=${R[nginx-$close-$size]:-"0 0 0 none"}
+            if [ "${res%% *}" -gt "${old%% *}" ]; then R[nginx-$close-$size]="$res (nopush $nopush)"; fi
+        done
+        kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
+    done
+    ip -n "$S" addr flush dev ws
+    # Ours.
+    taskset -c 1 ip netns exec "$S" "$BIN" --backend afpacket --iface ws --addr 10.93.0.3/24 \
+        --root "$ROOT/www" --mode "$MODE" --quiet >/dev/null 2>&1 &
+    SPID=$!
+    sleep 1
+    for size in $SIZES; do
+        R[web-$close-$size]=$(measure "$SPID" "http://10.93.0.3/$size" "$close")
+    done
+    kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
+done
+
+echo "wrk -t1 -c$CONN -d${DUR}s; servers pinned to CPU 1, wrk to CPU 0; ours: --mode $MODE"
+printf '| size | connections | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | wrk |\n'
+printf '|---:|---|---|---:|---:|---:|---|\n'
+for close in 0 1; do
+    kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
+    for size in $SIZES; do
+        read -r a b c d rest <<<"${R[nginx-$close-$size]}"
+        printf '| %s B | %s | nginx %s | %s | %s | %s | %s |\n' "$size" "$kind" "${rest:-}" "$a" "$b" "$c" "$d"
+        read -r a b c d <<<"${R[web-$close-$size]}"
+        printf '| %s B | %s | web (afpacket) | %s | %s | %s | %s |\n' "$size" "$kind" "$a" "$b" "$c" "$d"
+    done
+done
+echo
+printf '| size | connections | req/s ours/nginx | server CPU nginx/ours | machine CPU nginx/ours |\n|---:|---|---:|---:|---:|\n'
+for close in 0 1; do
+    kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
+    for size in $SIZES; do
+        read -r na nb nc _ <<<"${R[nginx-$close-$size]}"
+        read -r wa wb wc _ <<<"${R[web-$close-$size]}"
+        awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" '
+            function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "n/a" }
+            BEGIN { printf "| %s B | %s | %s | %s | %s |\n", s, k, r(wa, na), r(nb, wb), r(nc, wc) }'
+    done
+done
