@@ -8,9 +8,11 @@ use clap::{Args, ValueEnum};
 use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
 use nmio::backend::impair::{ImpairConfig, ImpairedPort};
 use nmio::backend::impair_model::Impairments;
+use nmio::backend::pcap::PcapPort;
 use nmio::backend::pipe::{self, PipeConfig, PipePort};
 use nmio::backend::tap::{TapConfig, TapPort};
 use nmio::{MonotonicClock, Port};
+use std::path::{Path, PathBuf};
 
 /// Which packet I/O backend to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,6 +73,13 @@ pub struct BackendArgs {
     /// Seed of the impairments.
     #[arg(long, default_value_t = 1)]
     pub impair_seed: u64,
+    /// Write every frame this port receives and sends to FILE (pcap, nanosecond
+    /// timestamps; read it with Wireshark, tshark or tcpdump). The capture sits between
+    /// the stack and `--impair`, so it shows what the stack saw and sent: frames the
+    /// impairments lose on the way out are in it, frames lost on the way in are not. With
+    /// `--backend pipe` only this program's end is captured, not the demo peer's.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 impl BackendArgs {
@@ -89,24 +98,53 @@ impl BackendArgs {
     }
 }
 
-/// Run `user` on `port`, wrapped in the impairment wrapper when `cfg` asks for it.
-fn run_maybe_impaired<U: PortUser, P>(
+/// Run `user` on `port`, wrapped in the impairment wrapper when `impair` asks for it and
+/// in the capture wrapper (outermost, next to the stack) when `pcap` names a file.
+///
+/// Order: stack <-> capture <-> impair <-> device. The capture records what the stack
+/// saw and sent, which is what one debugs a stack with; what the wire carried after
+/// impairment is what a `tcpdump` on the interface (or the peer) shows.
+fn run_wrapped<U: PortUser, P>(
     user: U,
     port: P,
-    cfg: Option<ImpairConfig>,
+    peer: Option<PipePort>,
+    impair: Option<ImpairConfig>,
+    pcap: Option<&Path>,
 ) -> Result<U::Output, String>
 where
     P: Port + Send + 'static,
     P::Rx: Send + 'static,
     P::Tx: Send + 'static,
 {
-    match cfg {
+    match impair {
         Some(cfg) => {
             let port = ImpairedPort::new(port, MonotonicClock, cfg).map_err(|e| e.to_string())?;
-            Ok(user.run(port, None))
+            run_captured(user, port, peer, pcap)
         }
-        None => Ok(user.run(port, None)),
+        None => run_captured(user, port, peer, pcap),
     }
+}
+
+/// Run `user` on `port`, capturing to `pcap` if given.
+fn run_captured<U: PortUser, P>(
+    user: U,
+    port: P,
+    peer: Option<PipePort>,
+    pcap: Option<&Path>,
+) -> Result<U::Output, String>
+where
+    P: Port + Send + 'static,
+    P::Rx: Send + 'static,
+    P::Tx: Send + 'static,
+{
+    let Some(path) = pcap else {
+        return Ok(user.run(port, peer));
+    };
+    let shown = path.display().to_string();
+    let port = PcapPort::create(port, path)
+        .map_err(|e| format!("--pcap: {e}"))?
+        .on_error(move |e| eprintln!("--pcap {shown}: {e}; capture stopped, traffic goes on"));
+    Ok(user.run(port, peer))
 }
 
 /// Something generic over the port type, run with the port the user chose.
@@ -127,6 +165,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
         }
     };
     let impair = args.impair_config()?;
+    let pcap = args.pcap.as_deref();
     match args.backend {
         BackendKind::Pipe => {
             if impair.is_some() {
@@ -139,7 +178,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
                 ..Default::default()
             })
             .map_err(|e| e.to_string())?;
-            Ok(user.run(a, Some(b)))
+            run_captured(user, a, Some(b), pcap)
         }
         BackendKind::Afpacket => {
             need_iface("afpacket")?;
@@ -156,7 +195,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
                 ..AfPacketConfig::new(args.iface.clone())
             };
             let port = AfPacketPort::open(cfg).map_err(|e| e.to_string())?;
-            run_maybe_impaired(user, port, impair)
+            run_wrapped(user, port, None, impair, pcap)
         }
         BackendKind::Tap => {
             need_iface("tap")?;
@@ -167,7 +206,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
                 ..Default::default()
             };
             let port = TapPort::open(cfg).map_err(|e| e.to_string())?;
-            run_maybe_impaired(user, port, impair)
+            run_wrapped(user, port, None, impair, pcap)
         }
     }
 }

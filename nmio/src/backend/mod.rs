@@ -3,6 +3,7 @@
 pub mod afpacket;
 pub mod impair;
 pub mod impair_model;
+pub mod pcap;
 pub mod pipe;
 pub mod sink;
 pub(crate) mod sys;
