@@ -243,6 +243,7 @@ impl PortUser for Run {
         let start = Instant::now();
         let end = s.stack.duration.map(|d| start + d);
         let mut last = (start, 0u64, 0u64, 0u64);
+        let mut last_sweep = start;
         let mut expired = Vec::new();
         loop {
             let now = Instant::now();
@@ -251,9 +252,10 @@ impl PortUser for Run {
             }
             let slice = end.map_or(SLICE, |e| e.saturating_duration_since(now).min(SLICE));
             ev.run_for(&mut stack, slice);
-            if last.0.elapsed() < Duration::from_secs(1) {
+            if last_sweep.elapsed() < Duration::from_secs(1) {
                 continue;
             }
+            last_sweep = Instant::now();
             // Once per second: the header timeout.
             let secs = start.elapsed().as_secs();
             expired.clear();
@@ -263,7 +265,7 @@ impl PortUser for Run {
                     stack.with_upper(cx, |tcp, ip| tcp.act(ip, h, |c| c.abort()));
                 });
             }
-            if !s.stack.quiet {
+            if !s.stack.quiet && last.0.elapsed() >= Duration::from_secs(1) {
                 let t = stack.upper().stats();
                 let w = stack.upper().app().stats();
                 let dt = last.0.elapsed().as_secs_f64();

@@ -282,7 +282,10 @@ impl WebServer {
         self.expired.clear();
         let limit = self.cfg.header_timeout;
         for c in self.conns.iter_mut() {
-            if c.closing || now_secs.saturating_sub(c.waiting_since) < limit {
+            // Times are whole seconds as of the last sweep: a connection that began waiting
+            // late in second `w` has waited at least `limit` seconds only once
+            // `now - w > limit`.
+            if c.closing || now_secs.saturating_sub(c.waiting_since) <= limit {
                 continue;
             }
             if let Some(h) = c.handle.take() {
@@ -774,11 +777,11 @@ mod tests {
         let mut p = Pair::new(cfg);
         assert!(p.web.sweep(5).is_empty());
         p.send(b"GET / HTTP/1.1\r\nHo");
-        assert!(p.web.sweep(9).is_empty());
-        let expired = p.web.sweep(10).to_vec();
+        assert!(p.web.sweep(10).is_empty(), "at least the full timeout");
+        let expired = p.web.sweep(11).to_vec();
         assert_eq!(expired, [p.h_server()]);
         assert_eq!(p.web.stats().header_timeouts, 1);
-        assert!(p.web.sweep(11).is_empty(), "counted once");
+        assert!(p.web.sweep(12).is_empty(), "counted once");
     }
 
     impl Pair {
