@@ -24,6 +24,9 @@ DUR=${DUR:-10}
 CONN=${CONN:-64}
 SIZES=${SIZES:-"64 1024 16384 262144"}
 MODE=${MODE:-pre-copy}
+# Extra options for our server, e.g. WEB_ARGS="--rx-ring v3" (its default is v2: per-frame
+# wake-ups, the latency mode, which request/response traffic needs).
+WEB_ARGS=${WEB_ARGS:-}
 [ "$(id -u)" = 0 ] || { echo "bench/web.sh: needs root (network namespaces, AF_PACKET)"; exit 1; }
 command -v wrk >/dev/null || { echo "bench/web.sh: needs wrk (apt-get install wrk)"; exit 1; }
 if ! command -v nginx >/dev/null; then
@@ -135,7 +138,7 @@ for close in 0 1; do
     ip -n "$S" addr flush dev ws
     # Ours.
     taskset -c 1 ip netns exec "$S" "$BIN" --backend afpacket --iface ws --addr 10.93.0.3/24 \
-        --root "$ROOT/www" --mode "$MODE" --quiet >/dev/null 2>&1 &
+        --root "$ROOT/www" --mode "$MODE" $WEB_ARGS --quiet >/dev/null 2>&1 &
     SPID=$!
     sleep 1
     for size in $SIZES; do
@@ -144,7 +147,7 @@ for close in 0 1; do
     kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
 done
 
-echo "wrk -t1 -c$CONN -d${DUR}s; servers pinned to CPU 1, wrk to CPU 0; ours: --mode $MODE"
+echo "wrk -t1 -c$CONN -d${DUR}s; servers pinned to CPU 1, wrk to CPU 0; ours: --mode $MODE $WEB_ARGS"
 printf '| size | connections | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | wrk |\n'
 printf '|---:|---|---|---:|---:|---:|---|\n'
 for close in 0 1; do
