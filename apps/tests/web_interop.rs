@@ -950,6 +950,33 @@ fn curl_serves_the_site(test: &str, subnet: u8, mode: &str) {
     assert_eq!(r.status, 200, "If-None-Match with another file's ETag");
     check_body(&r.body, &object(65_536), "GET /65536 with a stale ETag");
 
+    // RFC 9110 6.6.1: Date is the time of the response. The server rewrites it in every
+    // prepared response once a second (payload and TCP checksum of the prepared frames):
+    // it must follow the clock while bodies stay exact (a wrong checksum would never get
+    // through the kernel).
+    let date_of = |r: &Reply| {
+        let d = r.header("Date").expect("a Date field");
+        httpdate::parse_http_date(d).unwrap_or_else(|e| panic!("Date {d:?}: {e}"))
+    };
+    let mut dates = Vec::new();
+    for round in 0..3 {
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        let r = web.fetch(&[], "/1449");
+        assert_eq!(r.status, 200);
+        check_body(&r.body, &object(1449), "GET /1449 after a Date rewrite");
+        let d = date_of(&r);
+        let now = std::time::SystemTime::now();
+        let skew = now.duration_since(d).unwrap_or_else(|e| e.duration());
+        assert!(
+            skew < Duration::from_secs(3),
+            "Date {d:?} is {skew:?} off the clock"
+        );
+        dates.push(d);
+    }
+    assert!(dates[0] < dates[2], "Date did not move: {dates:?}");
+
     eprintln!("{test}: {:.2} s", start.elapsed().as_secs_f64());
 }
 

@@ -668,6 +668,9 @@ mod tests {
         fn prepared(&self, _id: PreparedId) -> Option<&[u8]> {
             None
         }
+        fn prepared_mut(&mut self, _id: PreparedId) -> Option<&mut [u8]> {
+            None
+        }
         fn send_prepared<R: FnOnce(&mut [u8])>(
             &mut self,
             _id: PreparedId,

@@ -125,6 +125,11 @@ pub trait TxQueue {
     /// The current bytes of a prepared packet (after pre-copy sends, the last rewrite).
     fn prepared(&self, id: PreparedId) -> Option<&[u8]>;
 
+    /// The bytes of a prepared packet, to change for every later send (a server updating
+    /// a field such as an HTTP `Date`; the caller keeps the frame's checksums right). A
+    /// send already queued may or may not see the change, whole: never half of it.
+    fn prepared_mut(&mut self, id: PreparedId) -> Option<&mut [u8]>;
+
     /// Send a prepared packet, letting `rewrite` patch the per-destination fields.
     ///
     /// [`PrepMode::Memcpy`] copies the image into a TX slot and rewrites the copy.

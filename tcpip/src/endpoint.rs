@@ -217,6 +217,14 @@ impl TcpCore {
         ObjectId(self.objects.len() as u32 - 1)
     }
 
+    /// Overwrite part of a prepared object (see [`PreparedObject::patch`]); false if `id`
+    /// is unknown or the span not inside it.
+    pub fn patch_prepared(&mut self, id: ObjectId, offset: usize, bytes: &[u8]) -> bool {
+        self.objects
+            .get_mut(id.0 as usize)
+            .is_some_and(|o| o.patch(offset, bytes))
+    }
+
     /// A registered object.
     pub fn object(&self, id: ObjectId) -> Option<&PreparedObject> {
         self.objects.get(id.0 as usize)

@@ -61,6 +61,29 @@ impl PreparedObject {
         self.data.is_empty()
     }
 
+    /// Overwrite `bytes.len()` bytes at `offset` (a field a server refreshes, such as an
+    /// HTTP `Date`) and re-sum the segments they fall in. False, and nothing changed, if the
+    /// span is not inside the object. Connections see the new bytes from their next send of
+    /// those segments on, retransmissions included (keep such fields where a client does
+    /// not care which version it got).
+    pub fn patch(&mut self, offset: usize, bytes: &[u8]) -> bool {
+        let Some(end) = offset.checked_add(bytes.len()) else {
+            return false;
+        };
+        if end > self.data.len() {
+            return false;
+        }
+        self.data[offset..end].copy_from_slice(bytes);
+        if bytes.is_empty() {
+            return true;
+        }
+        let seg = self.seg_size as usize;
+        for k in offset / seg..=(end - 1) / seg {
+            self.sums[k] = checksum::sum(self.segment(k), 0);
+        }
+        true
+    }
+
     /// Payload bytes per segment.
     pub fn seg_size(&self) -> u32 {
         self.seg_size
@@ -96,6 +119,24 @@ impl PreparedObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patch_rewrites_bytes_and_re_sums_only_what_it_touches() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let mut o = PreparedObject::new(&data, 1000);
+        // Across the boundary of segments 1 and 2.
+        assert!(o.patch(990, b"0123456789ABCDEFGHIJ"));
+        let mut want = data.clone();
+        want[990..1010].copy_from_slice(b"0123456789ABCDEFGHIJ");
+        assert_eq!(o.data(), &want[..]);
+        let fresh = PreparedObject::new(&want, 1000);
+        assert_eq!(o.sums, fresh.sums);
+        // Out of range or overflowing: refused, nothing changed.
+        assert!(!o.patch(4990, &[1; 11]));
+        assert!(!o.patch(usize::MAX, &[1]));
+        assert_eq!(o.data(), &want[..]);
+        assert!(o.patch(5000, &[]));
+    }
 
     #[test]
     fn segments_cover_the_object_and_sums_match() {

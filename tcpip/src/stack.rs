@@ -22,6 +22,7 @@ use crate::stats::TcpStats;
 use crate::table::Handle;
 use crate::tcb::IcmpKind;
 use crate::wire::{TcpOptions, TcpRepr};
+use eth::checksum;
 use eth::stack::{timer_token, IcmpError, IpContext, IpInput};
 use eth::wire::icmp::IcmpType;
 use eth::wire::{IpProtocol, Ipv4Addr};
@@ -123,6 +124,69 @@ impl<A: TcpApp> Tcp<A> {
         debug_assert_eq!(id.0 as usize, self.frames.len());
         self.frames.push(ids);
         Ok(id)
+    }
+
+    /// Overwrite `bytes.len()` bytes at `offset` of prepared object `id`, in the core's copy
+    /// and in the port's prepared frames (their TCP checksums updated, RFC 1624). False, and
+    /// nothing changed, if `id` is unknown, the span is not inside the object or a frame is
+    /// missing.
+    pub fn patch_prepared<Tx: TxQueue>(
+        &mut self,
+        ip: &mut IpContext<'_, '_, Tx>,
+        id: ObjectId,
+        offset: usize,
+        bytes: &[u8],
+    ) -> bool {
+        let (Some(obj), Some(frames)) = (self.core.object(id), self.frames.get(id.0 as usize))
+        else {
+            return false;
+        };
+        let end = offset.saturating_add(bytes.len());
+        if end > obj.len() || bytes.is_empty() {
+            return end <= obj.len() && self.core.patch_prepared(id, offset, bytes);
+        }
+        let seg = obj.seg_size() as usize;
+        let (first, last) = (offset / seg, (end - 1) / seg);
+        if last >= frames.len()
+            || frames[first..=last]
+                .iter()
+                .any(|&f| ip.tx().prepared(f).is_none())
+        {
+            return false;
+        }
+        for (k, &fid) in frames.iter().enumerate().take(last + 1).skip(first) {
+            let (from, to) = (offset.max(k * seg), end.min((k + 1) * seg));
+            let Some(img) = ip.tx().prepared_mut(fid) else {
+                return false;
+            };
+            // The payload starts at an even offset of the TCP segment: widen the span to
+            // whole 16-bit words so the old and new sums pair bytes the same way.
+            let at = frame::PAYLOAD_AT + (from - k * seg);
+            let (a, b) = (at & !1, (at + (to - from) + 1) & !1);
+            if b > img.len() {
+                return false;
+            }
+            let mut old = [0u8; 64];
+            let mut chunk_start = a;
+            while chunk_start < b {
+                // In pieces of whole words: the update is exact for any split.
+                let chunk_end = (chunk_start + old.len()).min(b);
+                let n = chunk_end - chunk_start;
+                old[..n].copy_from_slice(&img[chunk_start..chunk_end]);
+                for (i, byte) in img[chunk_start..chunk_end].iter_mut().enumerate() {
+                    let pos = chunk_start + i;
+                    if pos >= at && pos < at + (to - from) {
+                        *byte = bytes[from - offset + (pos - at)];
+                    }
+                }
+                let csum_at = frame::TCP_AT + 16;
+                let c = u16::from_be_bytes([img[csum_at], img[csum_at + 1]]);
+                let c = checksum::update_bytes(c, &old[..n], &img[chunk_start..chunk_end]);
+                img[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+                chunk_start = chunk_end;
+            }
+        }
+        self.core.patch_prepared(id, offset, bytes)
     }
 
     /// Open a connection (see [`TcpCore::connect`]); `local` port 0 picks an ephemeral one.

@@ -222,6 +222,8 @@ impl PortUser for Run {
             .map_err(|e| format!("preparing responses: {e}"))?;
         let files = site.files().len();
         let prepared = responses.bytes;
+        let date_fields = responses.date_fields().to_vec();
+        let mut last_date = date;
         *stack.upper_mut().app_mut() = WebServer::new(site, responses, s.web);
         if let Some(cidr) = &s.kernel_addr {
             kernel_side(&s.backend.iface, cidr)?;
@@ -257,7 +259,19 @@ impl PortUser for Run {
                 continue;
             }
             last_sweep = Instant::now();
-            // Once per second: the header timeout.
+            // Once per second: the Date of every prepared response (RFC 9110 6.6.1), then
+            // the header timeout.
+            let date = response::format_date(SystemTime::now());
+            if date != last_date {
+                last_date = date;
+                ev.with_context(|cx| {
+                    stack.with_upper(cx, |tcp, ip| {
+                        for &(id, at) in &date_fields {
+                            tcp.patch_prepared(ip, id, at, &date);
+                        }
+                    })
+                });
+            }
             let secs = start.elapsed().as_secs();
             expired.clear();
             expired.extend_from_slice(stack.upper_mut().app_mut().sweep(secs));

@@ -74,6 +74,8 @@ pub struct Responses {
     errors: Vec<(ErrorStatus, ByMethod)>,
     /// Bytes of all prepared responses (for the start-up line).
     pub bytes: usize,
+    /// Where each prepared response keeps its `Date` value: `(object, offset)`.
+    dates: Vec<(ObjectId, usize)>,
 }
 
 impl Responses {
@@ -86,10 +88,15 @@ impl Responses {
         mut prepare: impl FnMut(&[u8]) -> Result<ObjectId, E>,
     ) -> Result<Responses, E> {
         let mut bytes = 0usize;
+        let mut dates = Vec::new();
         let mut one = |mut r: Vec<u8>| {
             response::set_date(&mut r, date);
             bytes += r.len();
-            prepare(&r)
+            let id = prepare(&r)?;
+            if let Some(at) = response::date_offset(&r) {
+                dates.push((id, at));
+            }
+            Ok(id)
         };
         let mut variants = |build: &dyn Fn(bool, bool) -> Vec<u8>| -> Result<Variants, E> {
             let close = one(build(false, false))?;
@@ -135,7 +142,14 @@ impl Responses {
             redirects,
             errors,
             bytes,
+            dates,
         })
+    }
+
+    /// Every prepared response's `Date` value, `(object, offset)`: the server rewrites
+    /// them once per second (`tcpip::Tcp::patch_prepared`).
+    pub fn date_fields(&self) -> &[(ObjectId, usize)] {
+        &self.dates
     }
 
     /// No responses at all, for a server that is not serving yet (every lookup is a miss;
@@ -147,6 +161,7 @@ impl Responses {
             redirects: HashMap::new(),
             errors: Vec::new(),
             bytes: 0,
+            dates: Vec::new(),
         }
     }
 

@@ -1443,6 +1443,10 @@ impl TxQueue for AfPacketTx {
         self.pool.get(id)
     }
 
+    fn prepared_mut(&mut self, id: PreparedId) -> Option<&mut [u8]> {
+        self.pool.get_mut(id)
+    }
+
     fn stats(&self) -> PortStats {
         self.stats
     }

@@ -334,6 +334,10 @@ impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
         self.inner.prepared(id)
     }
 
+    fn prepared_mut(&mut self, id: PreparedId) -> Option<&mut [u8]> {
+        self.inner.prepared_mut(id)
+    }
+
     fn send_prepared<R: FnOnce(&mut [u8])>(
         &mut self,
         id: PreparedId,

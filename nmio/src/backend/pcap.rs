@@ -447,6 +447,10 @@ impl<T: TxQueue> TxQueue for PcapTx<T> {
         self.inner.prepared(id)
     }
 
+    fn prepared_mut(&mut self, id: PreparedId) -> Option<&mut [u8]> {
+        self.inner.prepared_mut(id)
+    }
+
     #[inline]
     fn send_prepared<Rw: FnOnce(&mut [u8])>(
         &mut self,

@@ -461,6 +461,10 @@ impl TxQueue for PipeTx {
         self.pool.get(id)
     }
 
+    fn prepared_mut(&mut self, id: PreparedId) -> Option<&mut [u8]> {
+        self.pool.get_mut(id)
+    }
+
     fn stats(&self) -> PortStats {
         self.stats
     }

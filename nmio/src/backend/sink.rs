@@ -84,6 +84,10 @@ impl TxQueue for SinkTx {
         self.pool.get(id)
     }
 
+    fn prepared_mut(&mut self, id: PreparedId) -> Option<&mut [u8]> {
+        self.pool.get_mut(id)
+    }
+
     fn send_prepared<R: FnOnce(&mut [u8])>(
         &mut self,
         id: PreparedId,

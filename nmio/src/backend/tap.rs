@@ -548,6 +548,10 @@ impl TxQueue for TapTx {
         self.pool.get(id)
     }
 
+    fn prepared_mut(&mut self, id: PreparedId) -> Option<&mut [u8]> {
+        self.pool.get_mut(id)
+    }
+
     fn stats(&self) -> PortStats {
         self.stats
     }
