@@ -261,7 +261,7 @@ impl TcpCore {
         cc: CcKind,
         sink: &mut impl SegmentSink,
     ) -> Result<Handle, TcpError> {
-        if self.table.is_full() {
+        if !self.make_room() {
             self.stats.table_full += 1;
             return Err(TcpError::TableFull);
         }
@@ -563,7 +563,7 @@ impl TcpCore {
             }
             return;
         }
-        if self.table.is_full() {
+        if !self.make_room() {
             self.stats.table_full += 1;
             return;
         }
@@ -646,7 +646,7 @@ impl TcpCore {
         else {
             return false;
         };
-        if self.table.is_full() {
+        if !self.make_room() {
             self.stats.table_full += 1;
             return true; // valid, but nowhere to put it: drop, the peer retries
         }
@@ -884,6 +884,26 @@ impl TcpCore {
     }
 
     /// Keep at most `max_time_wait` TIME-WAIT connections: the oldest goes first.
+    /// A free table slot for a new connection: when the table is full, the oldest
+    /// TIME-WAIT connection gives its slot up (TIME-WAIT must never keep a live
+    /// connection out). False if every slot holds a connection that is not in TIME-WAIT.
+    fn make_room(&mut self) -> bool {
+        while self.table.is_full() {
+            let Some(old) = self.time_wait.pop_front() else {
+                return false;
+            };
+            if self
+                .table
+                .get(old)
+                .is_some_and(|s| s.tcb.state == State::TimeWait)
+            {
+                self.stats.time_wait_recycled += 1;
+                self.free(old);
+            }
+        }
+        true
+    }
+
     fn push_time_wait(&mut self, h: Handle) {
         if self.cfg.max_time_wait == 0 {
             self.stats.time_wait_recycled += 1;

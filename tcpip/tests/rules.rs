@@ -675,6 +675,35 @@ fn active_close_goes_fin_wait_time_wait_then_freed() {
     assert_eq!(h.core.connections(), 0);
 }
 
+/// TIME-WAIT has a bounded cost and never keeps a live connection out: with the table full
+/// of TIME-WAIT connections, a new SYN takes the oldest one's slot.
+#[test]
+fn a_full_table_of_time_wait_gives_way_to_a_new_connection() {
+    let cfg = TcpConfig {
+        max_connections: 2,
+        max_time_wait: 2,
+        ..TcpConfig::default()
+    };
+    let mut h = Host::listening(cfg);
+    for (k, port) in [41000u16, 41001].into_iter().enumerate() {
+        let syn = plain_syn(1000).ports(port, PORT);
+        let (c, iss, irs) = handshake(&mut h, syn);
+        let (s, r) = (iss + 1, irs + 1);
+        h.act(c, |c| c.close());
+        h.send(&seg(ACK, r, s + 1).ports(port, PORT));
+        h.send(&seg(FA, r, s + 1).ports(port, PORT));
+        assert_eq!(h.core.state(c), Some(State::TimeWait));
+        assert_eq!(h.core.time_wait_count(), k + 1);
+    }
+    assert_eq!(h.core.connections(), 2);
+    let out = h.send(&plain_syn(5000).ports(41002, PORT));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags(), SA, "the SYN is answered");
+    assert_eq!(h.core.stats().time_wait_recycled, 1);
+    assert_eq!(h.core.stats().table_full, 0);
+    assert_eq!(h.core.time_wait_count(), 1);
+}
+
 /// 3.6 case 3: both close at once: FIN-WAIT-1, CLOSING on the peer's FIN, TIME-WAIT when
 /// our FIN is ACKed.
 #[test]
