@@ -4,12 +4,14 @@
 //! * `ipstack`: the IPv4 layer alone (ARP, ping) on any backend.
 //! * `udp-echo`: a UDP echo server on any backend.
 //! * `tcp-serve`, `tcp-fetch`: a TCP test server and client ([`tcp_test`]).
-//! * the static web server's parts ([`web`]; the binary is issue 6's work in progress).
+//! * `web`: the static web server ([`web`]).
+//! * the authoritative DNS server's parts ([`dns`]; issue 7, in progress).
 //!
 //! [`backend`] turns the common command-line options into an opened [`nmio::Port`];
 //! [`stack_cli`] holds the interface options and run plumbing the stack apps share.
 
 pub mod backend;
+pub mod dns;
 pub mod stack_cli;
 pub mod tcp_test;
 pub mod web;
