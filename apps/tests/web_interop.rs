@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use tests::netns::{require_root, NetNs};
+use tests::netns::{in_ci, require_root, tool_exists, NetNs};
 
 const SIZES: [usize; 6] = [0, 1, 1448, 1449, 65_536, 1 << 20];
 const INDEX: &[u8] = b"<!doctype html>\n<title>web interop</title>\n<p>the root index</p>\n";
@@ -848,7 +848,10 @@ fn curl_serves_the_site(test: &str, subnet: u8, mode: &str) {
         return;
     }
     let site = SiteDir::new(test);
-    let web = Web::start(test, subnet, &site, mode, &[]);
+    // `--pcap`: the capture must be a pcap file tshark reads, with our 200s in it.
+    let pcap = site.base.join("web.pcap");
+    let pcap_arg = pcap.to_str().unwrap().to_string();
+    let web = Web::start(test, subnet, &site, mode, &["--pcap", &pcap_arg]);
     let start = Instant::now();
 
     // Every object by GET in one curl: byte-exact, and one connection for all.
@@ -976,6 +979,25 @@ fn curl_serves_the_site(test: &str, subnet: u8, mode: &str) {
         dates.push(d);
     }
     assert!(dates[0] < dates[2], "Date did not move: {dates:?}");
+
+    let log = web.stop();
+    if tool_exists("tshark") {
+        let out = Command::new("tshark")
+            .args(["-r", &pcap_arg, "-Y", "http.response.code == 200"])
+            .args(["-T", "fields", "-e", "http.response.code"])
+            .output()
+            .expect("run tshark");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ok = text.lines().filter(|l| l.trim() == "200").count();
+        assert!(
+            out.status.success() && ok >= SIZES.len(),
+            "tshark read {ok} HTTP 200s from the capture ({:?}); web: {log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("{test}: tshark not installed, the --pcap check is skipped (CI installs it)");
+        assert!(!in_ci(), "tshark missing in CI");
+    }
 
     eprintln!("{test}: {:.2} s", start.elapsed().as_secs_f64());
 }
