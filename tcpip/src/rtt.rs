@@ -92,8 +92,7 @@ impl RttEstimator {
         let (srtt, rttvar) = match self.srtt {
             None => (rtt, rtt / 2),
             Some(srtt) => {
-                // Not `abs_diff`: Duration's is newer than our rust-version (1.80).
-                let delta = srtt.max(rtt) - srtt.min(rtt);
+                let delta = srtt.abs_diff(rtt);
                 // x - x/4 and x - x/8 rather than 3x/4 and 7x/8: no overflow, whatever x.
                 let rttvar = self.rttvar - self.rttvar / 4 + delta / 4;
                 (srtt - srtt / 8 + rtt / 8, rttvar)
