@@ -1,6 +1,7 @@
 //! The Namestorm-style authoritative DNS server's parts (issue 7): the DNS wire format
-//! ([`wire`]) and zone loading ([`zone`]). Preparation of every response and the server
-//! itself come next.
+//! ([`wire`]), zone loading ([`zone`]) and every response prepared at start-up, looked up
+//! by the lowercased wire-format question ([`prepare`]). The server itself comes next.
 
+pub mod prepare;
 pub mod wire;
 pub mod zone;
