@@ -3,5 +3,6 @@
 //! by the lowercased wire-format question ([`prepare`]). The server itself comes next.
 
 pub mod prepare;
+pub mod server;
 pub mod wire;
 pub mod zone;
