@@ -1141,6 +1141,8 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
     let refused = store.build(Mode::Shared, |_| Ok(flags(false, Rcode::REFUSED)))?;
     debug_assert_eq!(refused, REFUSED);
     let mut nodes = HashMap::with_hasher(SeededHasher::new());
+    // DS answers the parent gives for the apex of a child zone we also serve.
+    let mut parent_ds: Vec<(Name, u32)> = Vec::new();
     for z in &data {
         let c = Content { z };
         let nx = store.build(Mode::Shared, |w| c.nxdomain(w))?;
@@ -1157,6 +1159,15 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
                 up = n.parent();
             }
             if deeper {
+                // RFC 4035 3.1.4.1: the DS RRset at a cut is the parent's, even when the
+                // child zone is served here too.
+                if apexes.contains(name) && z.cut_of(name).as_ref() == Some(name) {
+                    let ds = match node.get(Rtype::DS.0) {
+                        Some(set) => store.build(Mode::Exact(name), |w| c.answer(w, set))?,
+                        None => store.build(Mode::Exact(name), |w| c.nodata(w))?,
+                    };
+                    parent_ds.push((name.clone(), ds));
+                }
                 continue;
             }
             let cut = z.cut_of(name);
@@ -1200,6 +1211,19 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
                 }
             };
             nodes.insert(Box::from(name.as_wire()), Node { exact, below });
+        }
+    }
+    for (name, ds) in parent_ds {
+        if let Some(node) = nodes.get_mut(name.as_wire()) {
+            let mut types: Vec<(u16, u32)> = node
+                .exact
+                .types
+                .iter()
+                .copied()
+                .filter(|&(t, _)| t != Rtype::DS.0)
+                .collect();
+            types.push((Rtype::DS.0, ds));
+            node.exact.types = types.into_boxed_slice();
         }
     }
     Ok(Prepared {
