@@ -11,7 +11,8 @@
 //!   response invites loops; a runt has no id to answer with);
 //! * opcodes other than QUERY get NOTIMP (RFC 1035 4.1.1), header only;
 //! * QDCOUNT != 1, a malformed question or a malformed/duplicate OPT get FORMERR
-//!   (RFC 1035 4.1.1, RFC 6891 6.1.1), header and id only;
+//!   (RFC 1035 4.1.1, RFC 6891 6.1.1), header and id only; so do the meta-types that never
+//!   appear in a question (OPT, TKEY, TSIG, type 0); AXFR, IXFR, MAILA and MAILB get NOTIMP;
 //! * a question with a compression pointer (legal, never sent by real clients) goes to the
 //!   slow path: decoded, answered with the question written uncompressed;
 //! * EDNS0: our OPT echoes the version we speak (0) with our UDP size; the answer is limited
@@ -107,6 +108,23 @@ impl DnsServer {
             (None, Some((_, end))) => *end,
             (None, None) => return Some(self.formerr(out, id, rd)),
         };
+        let qtype = match (&question, &slow_name) {
+            (Some(q), _) => q.qtype.0,
+            (None, Some((q, _))) => q.qtype.0,
+            (None, None) => 0,
+        };
+        match qtype {
+            // Zone transfers and the obsolete mailbox meta-types: not implemented here
+            // (RFC 1035 4.1.1; AXFR and IXFR need TCP and a transfer policy anyway).
+            251..=254 => {
+                self.stats.notimp += 1;
+                return Some(bare(out, id, rd, Opcode::QUERY, Rcode::NOTIMP));
+            }
+            // Meta-types that never appear in a question (RFC 6895 3.1: OPT, TKEY, TSIG),
+            // and type 0.
+            0 | 41 | 249 | 250 => return Some(self.formerr(out, id, rd)),
+            _ => {}
+        }
         let edns = match parse_additional_opt(query, end, counts) {
             Ok(e) => e,
             Err(_) => return Some(self.formerr(out, id, rd)),
@@ -365,6 +383,16 @@ mod tests {
         assert_eq!(DnsPacket::new_checked(&out[..n]).unwrap().rcode(), 4);
         let st = s.stats();
         assert_eq!((st.dropped, st.formerr, st.notimp), (2, 3, 1));
+    }
+
+    #[test]
+    fn meta_qtypes_get_notimp_or_formerr() {
+        let mut s = server();
+        for (t, rcode) in [(252u16, 4u8), (251, 4), (255, 0), (41, 1), (250, 1), (0, 1)] {
+            let r = ask(&mut s, &query(12, "example.com.", Rtype(t), None));
+            let p = DnsPacket::new_checked(&r[..]).unwrap();
+            assert_eq!(p.rcode(), rcode, "qtype {t}");
+        }
     }
 
     #[test]
