@@ -46,7 +46,7 @@ fn query(name: &str, qtype: Rtype, edns: bool) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let text = zone::synthetic(10_000);
     let z = zone::load_str(&text, Path::new("synthetic.zone"), None).expect("synthetic zone");
-    let mut server = DnsServer::new(prepare(&[z]).expect("prepare"), 53);
+    let mut server = DnsServer::new(std::rc::Rc::new(prepare(&[z]).expect("prepare")), 53);
     let mut out = vec![0u8; 1500];
     let mut g = c.benchmark_group("dns");
     g.throughput(Throughput::Elements(1));

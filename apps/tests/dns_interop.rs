@@ -121,7 +121,7 @@ impl Dns {
             cmd.arg("--zone").arg(zone_path(z));
         }
         let server = Proc(
-            cmd.args(["--duration", SERVER_LIFETIME, "--quiet"])
+            cmd.args(["--duration", SERVER_LIFETIME, "--quiet", "--tcp-idle", "2"])
                 .stdin(Stdio::null())
                 .stdout(std::fs::File::create(dir.join("out")).unwrap())
                 .stderr(std::fs::File::create(dir.join("err")).unwrap())
@@ -713,7 +713,8 @@ fn edns_echoed_badvers_for_version_1_and_tc_without_edns() {
     assert!(r.size <= 512, "{} octets\n{}", r.size, r.text);
     assert!(big_answer.answer.starts_with(&r.answer), "{}", r.text);
     assert_eq!(r.edns, None, "{}", r.text);
-    // Without +ignore dig says it saw TC (and retries over TCP, which we do not serve yet).
+    // Without +ignore dig says it saw TC and retries over TCP (tested in
+    // `tcp_answers_whole_and_carries_several_queries`).
     let out = dns.dig_output(&["big.prepare.test", "TXT", "+noedns"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(";; Truncated, retrying in TCP mode."),
@@ -1098,4 +1099,87 @@ fn ds_for_a_served_child_apex_is_answered_from_the_parent() {
         &[],
     );
     dns.stop("TERM");
+}
+
+/// RFC 7766 / RFC 1035 4.2.2: DNS over TCP on the same port: a large TXT answer truncated
+/// over UDP comes whole over TCP (dig retries there by itself on TC), several queries share
+/// one connection (`+keepopen`), and an idle connection is closed by the server after
+/// `--tcp-idle` seconds.
+#[test]
+fn tcp_answers_whole_and_carries_several_queries() {
+    let test = "tcp_answers_whole_and_carries_several_queries";
+    if !require_root(
+        test,
+        &["ip", "ethtool", "dig", "timeout", "kill", "python3"],
+    ) {
+        return;
+    }
+    let mut dns = Dns::start(test, 45, &["prepare.test.zone"], "prepare.test SOA");
+    let soa = "prepare.test. 600 IN SOA ns1.prepare.test. hostmaster.prepare.test. \
+               1 7200 3600 1209600 900";
+    let r = dns.dig("prepare.test SOA +tcp");
+    r.expect("NOERROR", "qr aa", &[soa], &[], &[]);
+    // The big TXT: truncated over UDP, whole over TCP (both records, over 512 octets).
+    let udp = dns.dig("big.prepare.test TXT +noedns +ignore");
+    assert_eq!(udp.flags, "qr aa tc", "{}", udp.text);
+    let tcp = dns.dig("big.prepare.test TXT +noedns +tcp");
+    assert_eq!(tcp.flags, "qr aa", "{}", tcp.text);
+    assert_eq!(tcp.answer.len(), 2, "{}", tcp.text);
+    assert!(tcp.size > 512, "{}", tcp.text);
+    // dig's own fallback: TC over UDP, then the same answer over TCP.
+    let out = dns.dig_output(&["big.prepare.test", "TXT", "+noedns"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(";; Truncated, retrying in TCP mode."),
+        "{text}"
+    );
+    assert!(
+        text.contains("flags: qr aa;") && text.contains("ANSWER: 2"),
+        "{text}"
+    );
+    // Two length-prefixed queries in one segment on one connection, answered in order;
+    // then the connection, left idle, is closed by the server within ~2-4 s.
+    let script = r#"
+import socket, struct, sys, time
+def q(i, name, t):
+    h = struct.pack(">HHHHHH", i, 0, 1, 0, 0, 0)
+    n = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".") if l) + b"\0"
+    m = h + n + struct.pack(">HH", t, 1)
+    return struct.pack(">H", len(m)) + m
+s = socket.create_connection((sys.argv[1], 53), timeout=10)
+s.sendall(q(7, "prepare.test", 6) + q(8, "prepare.test", 2))
+buf = b""
+ids = []
+while len(ids) < 2:
+    buf += s.recv(65536)
+    while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+        n = struct.unpack(">H", buf[:2])[0]
+        ids.append(struct.unpack(">H", buf[2:4])[0])
+        buf = buf[2 + n:]
+t = time.time()
+s.settimeout(10)
+try:
+    closed = s.recv(1) == b""
+except ConnectionResetError:
+    closed = True
+print("ids", ids[0], ids[1], "closed", closed, "after", round(time.time() - t, 1))
+"#;
+    let out = dns
+        .cmd(PYTHON)
+        .args(["-c", script, &dns.ip])
+        .output()
+        .expect("run python3");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(
+        &words[..6],
+        ["ids", "7", "8", "closed", "True", "after"],
+        "{text} {}",
+        lossy(&out)
+    );
+    let after: f64 = words[6].parse().unwrap();
+    assert!((1.5..=5.0).contains(&after), "idle close after {after} s");
+    assert!(dns.alive());
+    let c = dns.stop("TERM");
+    assert!(c["truncated"] >= 2, "{c:?}");
 }

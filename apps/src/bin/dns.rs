@@ -7,13 +7,15 @@
 //! dig @10.0.0.2 example.com SOA
 //! ```
 //!
-//! Work in progress (issue 7): UDP only so far; DNS over TCP, response rate limiting and
-//! the prepared-datagram (pre-copy) send path come next. Answers are written straight into
-//! the TX slot (the memcpy mode).
+//! UDP and TCP (RFC 7766: length-prefixed messages, several per connection, idle
+//! connections closed after `--tcp-idle` seconds) on the same port. Work in progress
+//! (issue 7): response rate limiting and the prepared-datagram (pre-copy) send path come
+//! next; answers are written straight into the TX slot (the memcpy mode).
 
 use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::dns::prepare::prepare;
 use apps::dns::server::DnsServer;
+use apps::dns::tcp::DnsTcp;
 use apps::dns::zone::{self, Zone};
 use apps::stack_cli::StackSettings;
 use apps::stack_cli::{install_signal_handlers, parse_or_exit, stop_flag, StackArgs};
@@ -22,8 +24,10 @@ use eth::Stack;
 use nmio::backend::pipe::PipePort;
 use nmio::{Clock, EventLoop, MonotonicClock, Port};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tcpip::{Tcp, TcpConfig, TcpCore};
 use udpip::Udp;
 
 const SLICE: Duration = Duration::from_millis(100);
@@ -42,9 +46,15 @@ struct Cli {
     /// Origin for a zone file that does not name one (applies to every `--zone`).
     #[arg(long)]
     origin: Option<String>,
-    /// UDP port.
+    /// UDP and TCP port.
     #[arg(long, default_value_t = 53)]
     port: u16,
+    /// Most TCP connections at once.
+    #[arg(long, default_value_t = 4096)]
+    tcp_connections: usize,
+    /// Seconds a TCP connection may stay idle before the server closes it (RFC 7766 6.2.3).
+    #[arg(long, default_value_t = 10)]
+    tcp_idle: u64,
 }
 
 struct Settings {
@@ -52,6 +62,8 @@ struct Settings {
     stack: StackSettings,
     zones: Vec<Zone>,
     port: u16,
+    tcp_connections: usize,
+    tcp_idle: u64,
 }
 
 impl Settings {
@@ -74,6 +86,8 @@ impl Settings {
             stack,
             zones,
             port: cli.port,
+            tcp_connections: cli.tcp_connections.max(1),
+            tcp_idle: cli.tcp_idle.max(1),
         })
     }
 }
@@ -88,9 +102,22 @@ impl PortUser for Run {
         let prepared = prepare(&s.zones).map_err(|e| e.to_string())?;
         let templates = prepared.template_count();
         let cfg = s.stack.iface_config_for(port.caps());
+        let prepared = Rc::new(prepared);
         // The server binds its port in `on_start`.
-        let udp = Udp::new(DnsServer::new(prepared, s.port));
-        let mut stack = Stack::new(cfg, udp, MonotonicClock.now()).map_err(|e| e.to_string())?;
+        let udp = Udp::new(DnsServer::new(prepared.clone(), s.port));
+        let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
+        tcp_cfg.max_connections = s.tcp_connections;
+        tcp_cfg.max_time_wait = tcp_cfg.max_time_wait.min(s.tcp_connections);
+        let core = TcpCore::new(tcp_cfg, MonotonicClock.now()).map_err(|e| e.to_string())?;
+        let app = DnsTcp::new(
+            DnsServer::new(prepared, s.port),
+            s.tcp_connections,
+            s.tcp_idle,
+        );
+        let mut tcp = Tcp::new(core, app, nmio::PrepMode::Memcpy);
+        tcp.core_mut().listen(s.port).map_err(|e| e.to_string())?;
+        let mut stack =
+            Stack::new(cfg, (udp, tcp), MonotonicClock.now()).map_err(|e| e.to_string())?;
         eprintln!(
             "dns: {}, port {}, {} zones, {} prepared answers",
             s.stack.describe(&s.backend, stack.iface().mac()),
@@ -103,6 +130,8 @@ impl PortUser for Run {
         let start = Instant::now();
         let end = s.stack.duration.map(|d| start + d);
         let mut last = (start, Default::default());
+        let mut last_sweep = start;
+        let mut idle = Vec::new();
         let stop = stop_flag();
         loop {
             let now = Instant::now();
@@ -111,8 +140,19 @@ impl PortUser for Run {
             }
             let slice = end.map_or(SLICE, |e| e.saturating_duration_since(now).min(SLICE));
             ev.run_for(&mut stack, slice);
+            if last_sweep.elapsed() >= Duration::from_secs(1) {
+                last_sweep = Instant::now();
+                let secs = start.elapsed().as_secs();
+                idle.clear();
+                idle.extend_from_slice(stack.upper_mut().1.app_mut().sweep(secs));
+                for &h in &idle {
+                    ev.with_context(|cx| {
+                        stack.with_upper(cx, |(_, tcp), ip| tcp.act(ip, h, |c| c.close()));
+                    });
+                }
+            }
             if !s.stack.quiet && last.0.elapsed() >= Duration::from_secs(1) {
-                let d: apps::dns::server::DnsStats = stack.upper().app().stats();
+                let d: apps::dns::server::DnsStats = stack.upper().0.app().stats();
                 let p: apps::dns::server::DnsStats = last.1;
                 let dt = last.0.elapsed().as_secs_f64();
                 let rate = |a: u64, b: u64| (a - b) as f64 / dt;
@@ -132,8 +172,18 @@ impl PortUser for Run {
             }
         }
         ev.flush();
-        println!("dns: {:?}", stack.upper().app().stats());
-        println!("stats: {} {}", stack.stats(), stack.upper().stats());
+        println!("dns: {:?}", stack.upper().0.app().stats());
+        println!(
+            "dns tcp: {:?} {:?}",
+            stack.upper().1.app().server().stats(),
+            stack.upper().1.app().stats()
+        );
+        println!(
+            "stats: {} {} {}",
+            stack.stats(),
+            stack.upper().0.stats(),
+            stack.upper().1.stats()
+        );
         Ok(())
     }
 }

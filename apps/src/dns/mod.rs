@@ -4,5 +4,6 @@
 
 pub mod prepare;
 pub mod server;
+pub mod tcp;
 pub mod wire;
 pub mod zone;

@@ -25,6 +25,7 @@ use super::wire::{
     parse_additional_opt, parse_question, question_key, DnsPacket, Opcode, Rcode, WireError,
     HEADER_LEN, MAX_NAME_LEN,
 };
+use std::rc::Rc;
 use udpip::{Datagram, UdpApp, UdpOut};
 
 use nmio::TxQueue;
@@ -52,17 +53,27 @@ pub struct DnsStats {
     pub dropped: u64,
 }
 
+/// How a query came: the size rules differ (RFC 1035 4.2.1, RFC 7766 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: 512 bytes, or the client's EDNS size up to ours; TC when cut.
+    Udp,
+    /// TCP: up to 65,535 bytes, never cut short of that.
+    Tcp,
+}
+
 /// The DNS server application: prepared responses and counters.
 pub struct DnsServer {
-    prepared: Prepared,
+    prepared: Rc<Prepared>,
     port: u16,
     stats: DnsStats,
     key: [u8; MAX_NAME_LEN],
 }
 
 impl DnsServer {
-    /// A server answering from `prepared` on UDP `port`.
-    pub fn new(prepared: Prepared, port: u16) -> Self {
+    /// A server answering from `prepared` on UDP `port` (the TCP side shares the same
+    /// prepared answers through the `Rc`).
+    pub fn new(prepared: Rc<Prepared>, port: u16) -> Self {
         DnsServer {
             prepared,
             port,
@@ -76,8 +87,13 @@ impl DnsServer {
         self.stats
     }
 
-    /// Answer `query` into `out`; the response's length, or `None` to drop the query.
+    /// Answer a UDP `query` into `out`; the response's length, or `None` to drop it.
     pub fn answer(&mut self, query: &[u8], out: &mut [u8]) -> Option<usize> {
+        self.respond(query, out, Transport::Udp)
+    }
+
+    /// Answer `query`, which came over `transport`, into `out`.
+    pub fn respond(&mut self, query: &[u8], out: &mut [u8], transport: Transport) -> Option<usize> {
         let Ok(header) = DnsPacket::new_checked(query) else {
             self.stats.dropped += 1;
             return None;
@@ -138,9 +154,11 @@ impl DnsServer {
                 return Some(len);
             }
         }
-        let limit = match edns {
-            Some(e) => usize::from(e.udp_size.clamp(512, EDNS_UDP_SIZE)) - OPT_LEN,
-            None => 512,
+        let limit = match (transport, edns) {
+            (Transport::Tcp, Some(_)) => out.len().min(usize::from(u16::MAX)) - OPT_LEN,
+            (Transport::Tcp, None) => out.len().min(usize::from(u16::MAX)),
+            (Transport::Udp, Some(e)) => usize::from(e.udp_size.clamp(512, EDNS_UDP_SIZE)) - OPT_LEN,
+            (Transport::Udp, None) => 512,
         };
         // The question as it goes back: as sent on the fast path, decoded (uncompressed) on
         // the slow one.
@@ -245,7 +263,7 @@ mod tests {
     fn server() -> DnsServer {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zones/example.com.zone");
         let z = zone::load(&path, None).expect("fixture zone");
-        DnsServer::new(prepare(&[z]).expect("prepare"), 53)
+        DnsServer::new(Rc::new(prepare(&[z]).expect("prepare")), 53)
     }
 
     /// A query for `name` `qtype`, optionally with EDNS (size, version).
