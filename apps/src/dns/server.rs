@@ -157,7 +157,9 @@ impl DnsServer {
         let limit = match (transport, edns) {
             (Transport::Tcp, Some(_)) => out.len().min(usize::from(u16::MAX)) - OPT_LEN,
             (Transport::Tcp, None) => out.len().min(usize::from(u16::MAX)),
-            (Transport::Udp, Some(e)) => usize::from(e.udp_size.clamp(512, EDNS_UDP_SIZE)) - OPT_LEN,
+            (Transport::Udp, Some(e)) => {
+                usize::from(e.udp_size.clamp(512, EDNS_UDP_SIZE)) - OPT_LEN
+            }
             (Transport::Udp, None) => 512,
         };
         // The question as it goes back: as sent on the fast path, decoded (uncompressed) on
