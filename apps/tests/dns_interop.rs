@@ -96,6 +96,17 @@ impl Dns {
     /// Starts `dns` on 10.91.`subnet`.2 with `zones`, and waits until `probe` (a name
     /// and type dig understands) is answered.
     fn start(test: &'static str, subnet: u8, zones: &[&str], probe: &str) -> Dns {
+        Dns::start_with(test, subnet, zones, probe, &[])
+    }
+
+    /// [`Dns::start`] with `extra` options for the server.
+    fn start_with(
+        test: &'static str,
+        subnet: u8,
+        zones: &[&str],
+        probe: &str,
+        extra: &[&str],
+    ) -> Dns {
         let ns = NetNs::new(&format!("dnst{subnet}")).unwrap();
         let (ours, kernel) = (format!("dn{subnet}a"), format!("dn{subnet}b"));
         ns.veth_pair(&ours, &kernel).unwrap();
@@ -120,6 +131,7 @@ impl Dns {
         for z in zones {
             cmd.arg("--zone").arg(zone_path(z));
         }
+        cmd.args(extra);
         let server = Proc(
             cmd.args(["--duration", SERVER_LIFETIME, "--quiet", "--tcp-idle", "2"])
                 .stdin(Stdio::null())
@@ -1182,4 +1194,64 @@ print("ids", ids[0], ids[1], "closed", closed, "after", round(time.time() - t, 1
     assert!(dns.alive());
     let c = dns.stop("TERM");
     assert!(c["truncated"] >= 2, "{c:?}");
+}
+
+/// Response rate limiting (off by default): with `--rrl 5`, 20 queries from one client in
+/// well under a second get 5 full answers, then every second one an empty TC=1 answer (so a
+/// real client would retry over TCP) and the rest nothing; the server counts both.
+#[test]
+fn rate_limiting_answers_the_rate_then_slips_and_drops() {
+    let test = "rate_limiting_answers_the_rate_then_slips_and_drops";
+    if !require_root(
+        test,
+        &["ip", "ethtool", "dig", "timeout", "kill", "python3"],
+    ) {
+        return;
+    }
+    let mut dns = Dns::start_with(
+        test,
+        46,
+        &["example.com.zone"],
+        "example.com SOA",
+        &["--rrl", "5", "--rrl-slip", "2"],
+    );
+    // Start just after a second boundary of the server's clock: let the probe's second go.
+    std::thread::sleep(Duration::from_millis(1100));
+    let script = r#"
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+q = lambda i: struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0) + b"\x07example\x03com\x00" + struct.pack(">HH", 1, 1)
+for i in range(20):
+    s.sendto(q(i), (sys.argv[1], 53))
+full = tc = 0
+try:
+    while True:
+        r, _ = s.recvfrom(4096)
+        if struct.unpack(">H", r[2:4])[0] & 0x0200:
+            tc += 1
+        else:
+            full += 1
+except socket.timeout:
+    pass
+print(full, tc)
+"#;
+    let out = dns
+        .cmd(PYTHON)
+        .args(["-c", script, &dns.ip])
+        .output()
+        .expect("run python3");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(v.len(), 2, "{text} {}", lossy(&out));
+    let (full, tc) = (v[0], v[1]);
+    // The 20 may straddle one second boundary: then a second budget of 5 applies.
+    assert!((5..=10).contains(&full), "full answers: {full}");
+    assert!(tc >= 4 && full + tc < 20, "slips: {tc}, full {full}");
+    let c = dns.stop("TERM");
+    assert_eq!(c["rrl_slipped"], tc, "{c:?}");
+    assert_eq!(c["rrl_dropped"] + c["rrl_slipped"] + full, 20, "{c:?}");
 }

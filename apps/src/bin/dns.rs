@@ -8,12 +8,14 @@
 //! ```
 //!
 //! UDP and TCP (RFC 7766: length-prefixed messages, several per connection, idle
-//! connections closed after `--tcp-idle` seconds) on the same port. Work in progress
-//! (issue 7): response rate limiting and the prepared-datagram (pre-copy) send path come
-//! next; answers are written straight into the TX slot (the memcpy mode).
+//! connections closed after `--tcp-idle` seconds) on the same port; `--rrl N` limits UDP
+//! responses per client /24 with TC=1 slips. Work in progress (issue 7): the
+//! prepared-datagram (pre-copy) send path comes next; answers are written straight into
+//! the TX slot (the memcpy mode).
 
 use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::dns::prepare::prepare;
+use apps::dns::rrl::Rrl;
 use apps::dns::server::DnsServer;
 use apps::dns::tcp::DnsTcp;
 use apps::dns::zone::{self, Zone};
@@ -55,6 +57,12 @@ struct Cli {
     /// Seconds a TCP connection may stay idle before the server closes it (RFC 7766 6.2.3).
     #[arg(long, default_value_t = 10)]
     tcp_idle: u64,
+    /// Response rate limit: UDP responses per second per client /24 (0: off).
+    #[arg(long, default_value_t = 0)]
+    rrl: u32,
+    /// Past the limit, send every Nth response as an empty TC=1 answer (0: drop them all).
+    #[arg(long, default_value_t = 2)]
+    rrl_slip: u32,
 }
 
 struct Settings {
@@ -64,6 +72,8 @@ struct Settings {
     port: u16,
     tcp_connections: usize,
     tcp_idle: u64,
+    rrl: u32,
+    rrl_slip: u32,
 }
 
 impl Settings {
@@ -88,6 +98,8 @@ impl Settings {
             port: cli.port,
             tcp_connections: cli.tcp_connections.max(1),
             tcp_idle: cli.tcp_idle.max(1),
+            rrl: cli.rrl,
+            rrl_slip: cli.rrl_slip,
         })
     }
 }
@@ -104,7 +116,9 @@ impl PortUser for Run {
         let cfg = s.stack.iface_config_for(port.caps());
         let prepared = Rc::new(prepared);
         // The server binds its port in `on_start`.
-        let udp = Udp::new(DnsServer::new(prepared.clone(), s.port));
+        let udp = Udp::new(
+            DnsServer::new(prepared.clone(), s.port).with_rrl(Rrl::new(s.rrl, s.rrl_slip, 65_536)),
+        );
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
         tcp_cfg.max_connections = s.tcp_connections;
         tcp_cfg.max_time_wait = tcp_cfg.max_time_wait.min(s.tcp_connections);

@@ -3,6 +3,7 @@
 //! by the lowercased wire-format question ([`prepare`]). The server itself comes next.
 
 pub mod prepare;
+pub mod rrl;
 pub mod server;
 pub mod tcp;
 pub mod wire;

@@ -21,6 +21,7 @@
 //!   512 (RFC 1035 4.2.1).
 
 use super::prepare::{Answer, Prepared};
+use super::rrl::{Rrl, Verdict};
 use super::wire::{
     parse_additional_opt, parse_question, question_key, DnsPacket, Opcode, Rcode, WireError,
     HEADER_LEN, MAX_NAME_LEN,
@@ -51,6 +52,9 @@ pub struct DnsStats {
     pub slow_path: u64,
     /// Messages dropped unanswered: runts and responses.
     pub dropped: u64,
+    /// Responses withheld by rate limiting, and those sent as TC=1 slips instead.
+    pub rrl_dropped: u64,
+    pub rrl_slipped: u64,
 }
 
 /// How a query came: the size rules differ (RFC 1035 4.2.1, RFC 7766 8).
@@ -68,6 +72,7 @@ pub struct DnsServer {
     port: u16,
     stats: DnsStats,
     key: [u8; MAX_NAME_LEN],
+    rrl: Rrl,
 }
 
 impl DnsServer {
@@ -79,7 +84,32 @@ impl DnsServer {
             port,
             stats: DnsStats::default(),
             key: [0; MAX_NAME_LEN],
+            rrl: Rrl::new(0, 0, 1),
         }
+    }
+
+    /// Limit UDP responses per client /24 (see [`Rrl`]); off unless called.
+    pub fn with_rrl(mut self, rrl: Rrl) -> Self {
+        self.rrl = rrl;
+        self
+    }
+
+    /// The TC=1 "slip" for a rate-limited query: header and question, no records, so a
+    /// real client retries over TCP. `None` if the query has no readable question.
+    pub fn slip(&mut self, query: &[u8], out: &mut [u8]) -> Option<usize> {
+        let q = question_key(query, &mut self.key).ok()?;
+        let header = DnsPacket::new_checked(query).ok()?;
+        let n = HEADER_LEN + q.raw.len();
+        if out.len() < n {
+            return None;
+        }
+        bare(out, header.id(), header.rd(), Opcode::QUERY, Rcode::NOERROR);
+        out[HEADER_LEN..n].copy_from_slice(q.raw);
+        let mut p = DnsPacket::new_unchecked(&mut out[..HEADER_LEN]);
+        p.set_qdcount(1);
+        p.set_tc(true);
+        self.stats.rrl_slipped += 1;
+        Some(n)
     }
 
     /// The counters.
@@ -250,7 +280,15 @@ impl UdpApp for DnsServer {
         }
         let query: &[u8] = d.payload;
         let port = d.dst.port();
-        out.send_with(port, d.src, |buf| self.answer(query, buf).unwrap_or(0));
+        match self.rrl.check(*d.src.ip(), out.now()) {
+            Verdict::Send => {
+                out.send_with(port, d.src, |buf| self.answer(query, buf).unwrap_or(0));
+            }
+            Verdict::Slip => {
+                out.send_with(port, d.src, |buf| self.slip(query, buf).unwrap_or(0));
+            }
+            Verdict::Drop => self.stats.rrl_dropped += 1,
+        }
     }
 }
 
@@ -403,6 +441,26 @@ mod tests {
         assert_eq!(DnsPacket::new_checked(&out[..n]).unwrap().rcode(), 4);
         let st = s.stats();
         assert_eq!((st.dropped, st.formerr, st.notimp), (2, 3, 1));
+    }
+
+    #[test]
+    fn a_slip_is_the_question_with_tc_and_no_records() {
+        let mut s = server();
+        let q = query(13, "Example.COM.", Rtype::A, None);
+        let mut out = vec![0u8; 1500];
+        let n = s.slip(&q, &mut out).unwrap();
+        let p = DnsPacket::new_checked(&out[..n]).unwrap();
+        assert!(p.qr() && p.tc() && p.rd());
+        assert_eq!(p.id(), 13);
+        assert_eq!(
+            (p.qdcount(), p.ancount(), p.nscount(), p.arcount()),
+            (1, 0, 0, 0)
+        );
+        assert_eq!(
+            &out[HEADER_LEN..n],
+            &q[HEADER_LEN..HEADER_LEN + (n - HEADER_LEN)]
+        );
+        assert_eq!(s.stats().rrl_slipped, 1);
     }
 
     #[test]
