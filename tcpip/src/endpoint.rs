@@ -889,17 +889,26 @@ impl TcpCore {
     /// connection out). False if every slot holds a connection that is not in TIME-WAIT.
     fn make_room(&mut self) -> bool {
         while self.table.is_full() {
-            let Some(old) = self.time_wait.pop_front() else {
+            if !self.recycle_oldest_time_wait() {
                 return false;
-            };
-            if self
-                .table
-                .get(old)
-                .is_some_and(|s| s.tcb.state == State::TimeWait)
-            {
-                self.stats.time_wait_recycled += 1;
-                self.free(old);
             }
+        }
+        true
+    }
+
+    /// End the oldest TIME-WAIT in the queue early (entries that left TIME-WAIT by other
+    /// means are skipped). False when the queue is empty.
+    fn recycle_oldest_time_wait(&mut self) -> bool {
+        let Some(old) = self.time_wait.pop_front() else {
+            return false;
+        };
+        if self
+            .table
+            .get(old)
+            .is_some_and(|s| s.tcb.state == State::TimeWait)
+        {
+            self.stats.time_wait_recycled += 1;
+            self.free(old);
         }
         true
     }
@@ -910,19 +919,7 @@ impl TcpCore {
             self.free(h);
             return;
         }
-        while self.time_wait.len() >= self.cfg.max_time_wait {
-            let Some(old) = self.time_wait.pop_front() else {
-                break;
-            };
-            if self
-                .table
-                .get(old)
-                .is_some_and(|s| s.tcb.state == State::TimeWait)
-            {
-                self.stats.time_wait_recycled += 1;
-                self.free(old);
-            }
-        }
+        while self.time_wait.len() >= self.cfg.max_time_wait && self.recycle_oldest_time_wait() {}
         self.time_wait.push_back(h);
     }
 

@@ -21,7 +21,7 @@ use crate::sink::{send_prepared_by_copy, SegmentSink};
 use crate::stats::TcpStats;
 use crate::table::Handle;
 use crate::tcb::IcmpKind;
-use crate::wire::{TcpOptions, TcpRepr};
+use crate::wire::{TcpOptions, TcpPacket, TcpRepr};
 use eth::checksum;
 use eth::stack::{timer_token, IcmpError, IpContext, IpInput};
 use eth::wire::icmp::IcmpType;
@@ -159,32 +159,19 @@ impl<A: TcpApp> Tcp<A> {
             let Some(img) = ip.tx().prepared_mut(fid) else {
                 return false;
             };
-            // The payload starts at an even offset of the TCP segment: widen the span to
-            // whole 16-bit words so the old and new sums pair bytes the same way.
+            // RFC 1624 over the changed span widened to whole 16-bit words (the payload
+            // starts at an even offset of the TCP segment): the sums before and after.
             let at = frame::PAYLOAD_AT + (from - k * seg);
-            let (a, b) = (at & !1, (at + (to - from) + 1) & !1);
-            if b > img.len() {
-                return false;
-            }
-            let mut old = [0u8; 64];
-            let mut chunk_start = a;
-            while chunk_start < b {
-                // In pieces of whole words: the update is exact for any split.
-                let chunk_end = (chunk_start + old.len()).min(b);
-                let n = chunk_end - chunk_start;
-                old[..n].copy_from_slice(&img[chunk_start..chunk_end]);
-                for (i, byte) in img[chunk_start..chunk_end].iter_mut().enumerate() {
-                    let pos = chunk_start + i;
-                    if pos >= at && pos < at + (to - from) {
-                        *byte = bytes[from - offset + (pos - at)];
-                    }
-                }
-                let csum_at = frame::TCP_AT + 16;
-                let c = u16::from_be_bytes([img[csum_at], img[csum_at + 1]]);
-                let c = checksum::update_bytes(c, &old[..n], &img[chunk_start..chunk_end]);
-                img[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
-                chunk_start = chunk_end;
-            }
+            // At the frame's end an odd byte is summed padded with zero, as the checksum
+            // itself does.
+            let (a, b) = (at & !1, ((at + (to - from) + 1) & !1).min(img.len()));
+            let words = |img: &[u8]| !checksum::finish(checksum::sum(&img[a..b], 0));
+            let before = words(img);
+            img[at..at + (to - from)].copy_from_slice(&bytes[from - offset..to - offset]);
+            let after = words(img);
+            let mut tcp = TcpPacket::new_unchecked(&mut img[frame::TCP_AT..]);
+            let c = checksum::update16(tcp.checksum(), before, after);
+            tcp.set_checksum(c);
         }
         self.core.patch_prepared(id, offset, bytes)
     }

@@ -752,7 +752,7 @@ impl Tcb {
     }
 
     fn ts_now(&self, now: Instant) -> u32 {
-        ((now.as_nanos() / 1_000_000) as u32).wrapping_add(self.ts_offset)
+        crate::rack::ts_val(now, self.ts_offset)
     }
 
     // ---- application requests ----
@@ -1162,10 +1162,9 @@ impl Tcb {
         // RFC 8985 7.4.2: did the probe repair a loss? Undecided while the ACK stops at its
         // end (the original's late ACK looks the same); decided by a DSACK or a pure
         // duplicate ACK (both arrived: no loss) or an ACK beyond it (loss).
-        if let Some(t) = self.tlp_end {
+        if let Some(t) = self.tlp_end.filter(|t| !self.snd_una.lt(t.end)) {
             let pure_dup = !advanced && dsack.is_none() && seg.options.sack.is_empty();
-            if self.snd_una.lt(t.end) {
-            } else if !t.retrans || dsack.is_some() {
+            if !t.retrans || dsack.is_some() {
                 self.tlp_end = None;
             } else if self.snd_una.gt(t.end) {
                 self.tlp_end = None;
@@ -1926,9 +1925,7 @@ impl Tcb {
         if retransmit {
             if let Some(u) = self.undo.as_mut().filter(|u| u.expire.is_none()) {
                 if u.retrans_ts.is_none() {
-                    u.retrans_ts = Some(
-                        ((env.now.as_nanos() / 1_000_000) as u32).wrapping_add(self.ts_offset),
-                    );
+                    u.retrans_ts = Some(crate::rack::ts_val(env.now, self.ts_offset));
                 }
                 u.retrans += 1;
                 u.retrans_left += 1;
