@@ -20,11 +20,11 @@
 //!   (RFC 6891 6.1.3) with an OPT carrying the extended RCODE; without OPT the limit is
 //!   512 (RFC 1035 4.2.1).
 
-use super::prepare::{Answer, Prepared};
+use super::prepare::Prepared;
 use super::rrl::{Rrl, Verdict};
 use super::wire::{
-    parse_additional_opt, parse_question, question_key, DnsPacket, Opcode, Rcode, WireError,
-    HEADER_LEN, MAX_NAME_LEN,
+    parse_additional_opt, parse_question, question_key, DnsPacket, Opcode, Question, Rcode,
+    WireError, HEADER_LEN, MAX_NAME_LEN,
 };
 use std::rc::Rc;
 use udpip::{Datagram, UdpApp, UdpOut};
@@ -138,28 +138,33 @@ impl DnsServer {
             return Some(bare(out, id, rd, opcode, Rcode::NOTIMP));
         }
         let counts = header.counts();
-        let (question, slow_name) = match question_key(query, &mut self.key) {
-            Ok(q) => (Some(q), None),
-            Err(WireError::SlowPath) => match parse_question(query, HEADER_LEN) {
-                Ok((q, end)) => {
-                    self.stats.slow_path += 1;
-                    (None, Some((q, end)))
+        // The slow path (a compressed question) decodes it and continues as if the client
+        // had sent it uncompressed: that is what goes back.
+        let mut slow_q = [0u8; MAX_NAME_LEN + 4];
+        let question = match question_key(query, &mut self.key) {
+            Ok(q) => q,
+            Err(WireError::SlowPath) => {
+                let Ok((q, end)) = parse_question(query, HEADER_LEN) else {
+                    return Some(self.formerr(out, id, rd));
+                };
+                self.stats.slow_path += 1;
+                let wire = q.name.as_wire();
+                let n = wire.len();
+                slow_q[..n].copy_from_slice(wire);
+                slow_q[n..n + 2].copy_from_slice(&q.qtype.0.to_be_bytes());
+                slow_q[n + 2..n + 4].copy_from_slice(&q.qclass.0.to_be_bytes());
+                self.key[..n].copy_from_slice(q.name.to_lowercase().as_wire());
+                Question {
+                    raw: &slow_q[..n + 4],
+                    name_len: n,
+                    qtype: q.qtype,
+                    qclass: q.qclass,
+                    end,
                 }
-                Err(_) => return Some(self.formerr(out, id, rd)),
-            },
+            }
             Err(_) => return Some(self.formerr(out, id, rd)),
         };
-        let end = match (&question, &slow_name) {
-            (Some(q), _) => q.end,
-            (None, Some((_, end))) => *end,
-            (None, None) => return Some(self.formerr(out, id, rd)),
-        };
-        let qtype = match (&question, &slow_name) {
-            (Some(q), _) => q.qtype.0,
-            (None, Some((q, _))) => q.qtype.0,
-            (None, None) => 0,
-        };
-        match qtype {
+        match question.qtype.0 {
             // Zone transfers and the obsolete mailbox meta-types: not implemented here
             // (RFC 1035 4.1.1; AXFR and IXFR need TCP and a transfer policy anyway).
             251..=254 => {
@@ -171,7 +176,7 @@ impl DnsServer {
             0 | 41 | 249 | 250 => return Some(self.formerr(out, id, rd)),
             _ => {}
         }
-        let edns = match parse_additional_opt(query, end, counts) {
+        let edns = match parse_additional_opt(query, question.end, counts) {
             Ok(e) => e,
             Err(_) => return Some(self.formerr(out, id, rd)),
         };
@@ -192,31 +197,8 @@ impl DnsServer {
             }
             (Transport::Udp, None) => 512,
         };
-        // The question as it goes back: as sent on the fast path, decoded (uncompressed) on
-        // the slow one.
-        let mut slow_q = [0u8; MAX_NAME_LEN + 4];
-        let (answer, raw): (Answer<'_>, &[u8]) = match (&question, &slow_name) {
-            (Some(q), _) => (self.prepared.lookup_question(q, &self.key), q.raw),
-            (None, Some((q, _))) => {
-                let wire = q.name.as_wire();
-                let n = wire.len();
-                slow_q[..n].copy_from_slice(wire);
-                slow_q[n..n + 2].copy_from_slice(&q.qtype.0.to_be_bytes());
-                slow_q[n + 2..n + 4].copy_from_slice(&q.qclass.0.to_be_bytes());
-                let key = q.name.to_lowercase();
-                let fq = super::wire::Question {
-                    raw: &slow_q[..n + 4],
-                    name_len: n,
-                    qtype: q.qtype,
-                    qclass: q.qclass,
-                    end: HEADER_LEN + n + 4,
-                };
-                let a = self.prepared.lookup_question(&fq, key.as_wire());
-                (a, &slow_q[..n + 4])
-            }
-            (None, None) => return Some(self.formerr(out, id, rd)),
-        };
-        let Some(mut len) = answer.write(id, rd, raw, limit, out) else {
+        let answer = self.prepared.lookup_question(&question, &self.key);
+        let Some(mut len) = answer.write(id, rd, question.raw, limit, out) else {
             return Some(self.formerr(out, id, rd));
         };
         let packet = DnsPacket::new_unchecked(&out[..HEADER_LEN]);

@@ -165,14 +165,17 @@ impl Responses {
         }
     }
 
-    fn error(&self, status: ErrorStatus) -> &ByMethod {
-        // Every status was prepared.
-        &self
-            .errors
-            .iter()
-            .find(|(s, _)| *s == status)
-            .unwrap_or(&self.errors[0])
-            .1
+    /// The error response for `status` in the form the request asks for (`None` only in
+    /// [`Responses::empty`]).
+    fn error(
+        &self,
+        status: ErrorStatus,
+        method: Method,
+        keep_alive: bool,
+        version: Version,
+    ) -> Option<ObjectId> {
+        let (_, r) = self.errors.iter().find(|(s, _)| *s == status)?;
+        Some(r.pick(method, keep_alive, version))
     }
 }
 
@@ -413,13 +416,12 @@ impl WebServer {
         let path = match path::normalize(req.target) {
             Ok(p) => p,
             Err(_) => {
-                let id = self.responses.error(ErrorStatus::BadRequest).pick(
-                    req.method,
-                    false,
-                    req.version,
-                );
                 self.stats.client_errors += 1;
-                return self.send(conn, id, false);
+                let bad = ErrorStatus::BadRequest;
+                return match self.responses.error(bad, req.method, false, req.version) {
+                    Some(id) => self.send(conn, id, false),
+                    None => Answer::Closing,
+                };
             }
         };
         let id = match self.site.lookup(&path) {
@@ -448,9 +450,11 @@ impl WebServer {
             },
             Lookup::NotFound => {
                 self.stats.not_found += 1;
-                self.responses
-                    .error(ErrorStatus::NotFound)
-                    .pick(req.method, keep, req.version)
+                let missing = ErrorStatus::NotFound;
+                match self.responses.error(missing, req.method, keep, req.version) {
+                    Some(id) => id,
+                    None => return Answer::Closing,
+                }
             }
         };
         self.send(conn, id, keep)
@@ -464,11 +468,13 @@ impl WebServer {
             HttpError::MethodNotAllowed { keep_alive, .. } => *keep_alive,
             _ => false,
         };
-        let id = self
+        match self
             .responses
-            .error(status)
-            .pick(Method::Get, keep, Version::Http11);
-        self.send(conn, id, keep)
+            .error(status, Method::Get, keep, Version::Http11)
+        {
+            Some(id) => self.send(conn, id, keep),
+            None => Answer::Closing,
+        }
     }
 }
 
