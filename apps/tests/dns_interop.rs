@@ -11,6 +11,10 @@
 //! - Malformed queries from python's raw socket get FORMERR or are dropped, the server
 //!   keeps answering, and its counters (printed at SIGTERM) show them.
 //! - Two zones at once: the child zone answers for its names.
+//! - dnsperf for 10 s at 10,000 queries/s over a 10,000-name zone, then 3 s with EDNS:
+//!   no query lost, every answer NOERROR, all sent as prepared frames.
+//!
+//! Every check runs twice, once per `--mode` of the server (`pre-copy`, `memcpy`).
 //!
 //! Every server stops by SIGTERM or SIGINT, and its final counters are checked.
 //!
@@ -68,6 +72,36 @@ impl Drop for Proc {
     }
 }
 
+/// Two tests per check, one per `--mode` of the server (answers at existing names sent
+/// as prepared frames rewritten in place, or copied first): `subnet` for pre-copy,
+/// `subnet + 100` for memcpy.
+macro_rules! both_modes {
+    ($($check:ident: $subnet:expr;)*) => {$(
+        mod $check {
+            #[test]
+            fn pre_copy() {
+                super::$check(concat!(stringify!($check), "::pre_copy"), $subnet, "pre-copy");
+            }
+            #[test]
+            fn memcpy() {
+                super::$check(concat!(stringify!($check), "::memcpy"), $subnet + 100, "memcpy");
+            }
+        }
+    )*};
+}
+
+both_modes! {
+    every_record_type_is_answered_with_the_zones_data_and_aa: 40;
+    nxdomain_nodata_referral_wildcard_cname_refused_and_the_questions_case: 41;
+    edns_echoed_badvers_for_version_1_and_tc_without_edns: 42;
+    malformed_queries_get_formerr_or_are_dropped_and_are_counted: 43;
+    two_zones_at_once_the_child_answers_for_its_names: 44;
+    ds_for_a_served_child_apex_is_answered_from_the_parent: 47;
+    tcp_answers_whole_and_carries_several_queries: 45;
+    rate_limiting_answers_the_rate_then_slips_and_drops: 46;
+    dnsperf_sustains_a_rate_without_loss: 48;
+}
+
 fn zone_path(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/zones")
@@ -95,14 +129,21 @@ struct Dns {
 impl Dns {
     /// Starts `dns` on 10.91.`subnet`.2 with `zones`, and waits until `probe` (a name
     /// and type dig understands) is answered.
-    fn start(test: &'static str, subnet: u8, zones: &[&str], probe: &str) -> Dns {
-        Dns::start_with(test, subnet, zones, probe, &[])
+    fn start(
+        test: &'static str,
+        subnet: u8,
+        mode: &'static str,
+        zones: &[&str],
+        probe: &str,
+    ) -> Dns {
+        Dns::start_with(test, subnet, mode, zones, probe, &[])
     }
 
     /// [`Dns::start`] with `extra` options for the server.
     fn start_with(
         test: &'static str,
         subnet: u8,
+        mode: &'static str,
         zones: &[&str],
         probe: &str,
         extra: &[&str],
@@ -131,7 +172,7 @@ impl Dns {
         for z in zones {
             cmd.arg("--zone").arg(zone_path(z));
         }
-        cmd.args(extra);
+        cmd.args(["--mode", mode]).args(extra);
         let server = Proc(
             cmd.args(["--duration", SERVER_LIFETIME, "--quiet", "--tcp-idle", "2"])
                 .stdin(Stdio::null())
@@ -526,14 +567,16 @@ const EXAMPLE_DATA: &[(&str, &[&str], &[&str])] = &[
     ),
 ];
 
-#[test]
-fn every_record_type_is_answered_with_the_zones_data_and_aa() {
-    let test = "every_record_type_is_answered_with_the_zones_data_and_aa";
+fn every_record_type_is_answered_with_the_zones_data_and_aa(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(test, &["ip", "ethtool", "dig", "timeout", "kill"]) {
         return;
     }
     let t = Instant::now();
-    let mut dns = Dns::start(test, 40, &["example.com.zone"], "example.com SOA");
+    let mut dns = Dns::start(test, subnet, mode, &["example.com.zone"], "example.com SOA");
     for (query, answer, additional) in EXAMPLE_DATA {
         let r = dns.dig(query);
         r.expect("NOERROR", "qr aa", answer, &[], additional);
@@ -559,14 +602,16 @@ fn every_record_type_is_answered_with_the_zones_data_and_aa() {
     );
 }
 
-#[test]
-fn nxdomain_nodata_referral_wildcard_cname_refused_and_the_questions_case() {
-    let test = "nxdomain_nodata_referral_wildcard_cname_refused_and_the_questions_case";
+fn nxdomain_nodata_referral_wildcard_cname_refused_and_the_questions_case(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(test, &["ip", "ethtool", "dig", "timeout", "kill"]) {
         return;
     }
     let t = Instant::now();
-    let mut dns = Dns::start(test, 41, &["example.com.zone"], "example.com SOA");
+    let mut dns = Dns::start(test, subnet, mode, &["example.com.zone"], "example.com SOA");
 
     // RFC 2308 2.1: NXDOMAIN with the SOA, whose TTL is min(TTL, MINIMUM) (RFC 2308 3).
     for q in ["nope.example.com A", "a.b.nope.example.com TXT"] {
@@ -680,14 +725,22 @@ fn nxdomain_nodata_referral_wildcard_cname_refused_and_the_questions_case() {
     eprintln!("{test}: {:.2} s", t.elapsed().as_secs_f64());
 }
 
-#[test]
-fn edns_echoed_badvers_for_version_1_and_tc_without_edns() {
-    let test = "edns_echoed_badvers_for_version_1_and_tc_without_edns";
+fn edns_echoed_badvers_for_version_1_and_tc_without_edns(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(test, &["ip", "ethtool", "dig", "timeout", "kill"]) {
         return;
     }
     let t = Instant::now();
-    let mut dns = Dns::start(test, 42, &["prepare.test.zone"], "prepare.test SOA");
+    let mut dns = Dns::start(
+        test,
+        subnet,
+        mode,
+        &["prepare.test.zone"],
+        "prepare.test SOA",
+    );
     let soa = "prepare.test. 600 IN SOA ns1.prepare.test. hostmaster.prepare.test. \
                1 7200 3600 1209600 900";
 
@@ -943,9 +996,11 @@ fn malformed_queries() -> Vec<(&'static str, Vec<u8>, Option<u8>)> {
     list
 }
 
-#[test]
-fn malformed_queries_get_formerr_or_are_dropped_and_are_counted() {
-    let test = "malformed_queries_get_formerr_or_are_dropped_and_are_counted";
+fn malformed_queries_get_formerr_or_are_dropped_and_are_counted(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(
         test,
         &["ip", "ethtool", "dig", "python3", "timeout", "kill"],
@@ -953,7 +1008,7 @@ fn malformed_queries_get_formerr_or_are_dropped_and_are_counted() {
         return;
     }
     let t = Instant::now();
-    let mut dns = Dns::start(test, 43, &["example.com.zone"], "example.com SOA");
+    let mut dns = Dns::start(test, subnet, mode, &["example.com.zone"], "example.com SOA");
     let queries = malformed_queries();
     let mut args: Vec<String> = vec![dns.ip.clone(), "0.5".into()];
     args.extend(queries.iter().map(|(_, q, _)| hex(q)));
@@ -1028,14 +1083,16 @@ fn unhex(s: &str) -> Vec<u8> {
 
 const BOTH_ZONES: [&str; 2] = ["prepare.test.zone", "child.prepare.test.zone"];
 
-#[test]
-fn two_zones_at_once_the_child_answers_for_its_names() {
-    let test = "two_zones_at_once_the_child_answers_for_its_names";
+fn two_zones_at_once_the_child_answers_for_its_names(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(test, &["ip", "ethtool", "dig", "timeout", "kill"]) {
         return;
     }
     let t = Instant::now();
-    let mut dns = Dns::start(test, 44, &BOTH_ZONES, "child.prepare.test SOA");
+    let mut dns = Dns::start(test, subnet, mode, &BOTH_ZONES, "child.prepare.test SOA");
     let ns = "child.prepare.test. 300 IN NS ns.child.prepare.test.";
     let glue = "ns.child.prepare.test. 300 IN A 192.0.2.40";
     // The child's own data, authoritatively: no referral from the parent.
@@ -1093,13 +1150,15 @@ fn two_zones_at_once_the_child_answers_for_its_names() {
 /// RFC 4035 3.1.4.1: the DS RRset of a zone cut lives in the parent; a server
 /// authoritative for both zones answers a DS query for the child's apex from the parent
 /// (here: NODATA with the parent's SOA, as the parent has no DS for `child`).
-#[test]
-fn ds_for_a_served_child_apex_is_answered_from_the_parent() {
-    let test = "ds_for_a_served_child_apex_is_answered_from_the_parent";
+fn ds_for_a_served_child_apex_is_answered_from_the_parent(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(test, &["ip", "ethtool", "dig", "timeout", "kill"]) {
         return;
     }
-    let mut dns = Dns::start(test, 44, &BOTH_ZONES, "child.prepare.test SOA");
+    let mut dns = Dns::start(test, subnet, mode, &BOTH_ZONES, "child.prepare.test SOA");
     dns.dig("child.prepare.test DS")
         .expect("NOERROR", "qr aa", &[], &[PREPARE_NEG], &[]);
     dns.dig("sec.prepare.test DS").expect(
@@ -1117,16 +1176,24 @@ fn ds_for_a_served_child_apex_is_answered_from_the_parent() {
 /// over UDP comes whole over TCP (dig retries there by itself on TC), several queries share
 /// one connection (`+keepopen`), and an idle connection is closed by the server after
 /// `--tcp-idle` seconds.
-#[test]
-fn tcp_answers_whole_and_carries_several_queries() {
-    let test = "tcp_answers_whole_and_carries_several_queries";
+fn tcp_answers_whole_and_carries_several_queries(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(
         test,
         &["ip", "ethtool", "dig", "timeout", "kill", "python3"],
     ) {
         return;
     }
-    let mut dns = Dns::start(test, 45, &["prepare.test.zone"], "prepare.test SOA");
+    let mut dns = Dns::start(
+        test,
+        subnet,
+        mode,
+        &["prepare.test.zone"],
+        "prepare.test SOA",
+    );
     let soa = "prepare.test. 600 IN SOA ns1.prepare.test. hostmaster.prepare.test. \
                1 7200 3600 1209600 900";
     let r = dns.dig("prepare.test SOA +tcp");
@@ -1199,9 +1266,11 @@ print("ids", ids[0], ids[1], "closed", closed, "after", round(time.time() - t, 1
 /// Response rate limiting (off by default): with `--rrl 5`, 20 queries from one client in
 /// well under a second get 5 full answers, then every second one an empty TC=1 answer (so a
 /// real client would retry over TCP) and the rest nothing; the server counts both.
-#[test]
-fn rate_limiting_answers_the_rate_then_slips_and_drops() {
-    let test = "rate_limiting_answers_the_rate_then_slips_and_drops";
+fn rate_limiting_answers_the_rate_then_slips_and_drops(
+    test: &'static str,
+    subnet: u8,
+    mode: &'static str,
+) {
     if !require_root(
         test,
         &["ip", "ethtool", "dig", "timeout", "kill", "python3"],
@@ -1210,7 +1279,8 @@ fn rate_limiting_answers_the_rate_then_slips_and_drops() {
     }
     let mut dns = Dns::start_with(
         test,
-        46,
+        subnet,
+        mode,
         &["example.com.zone"],
         "example.com SOA",
         &["--rrl", "5", "--rrl-slip", "2"],
@@ -1254,4 +1324,84 @@ print(full, tc)
     let c = dns.stop("TERM");
     assert_eq!(c["rrl_slipped"], tc, "{c:?}");
     assert_eq!(c["rrl_dropped"] + c["rrl_slipped"] + full, 20, "{c:?}");
+}
+
+/// Queries per second [`dnsperf_sustains_a_rate_without_loss`] asks for: well under what
+/// even a debug build of the server answers on one CPU.
+const DNSPERF_RATE: u64 = 10_000;
+
+/// dnsperf for 10 s at [`DNSPERF_RATE`] over a 10,000-name zone, then 3 s with EDNS:
+/// every query answered, none lost, and in a prepared mode answered by frames.
+fn dnsperf_sustains_a_rate_without_loss(test: &'static str, subnet: u8, mode: &'static str) {
+    if !require_root(
+        test,
+        &["ip", "ethtool", "dig", "timeout", "kill", "dnsperf"],
+    ) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("dnsperf-{subnet}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let zone = dir.join("synthetic.test.zone");
+    std::fs::write(&zone, apps::dns::zone::synthetic(10_000)).unwrap();
+    let mut queries = String::new();
+    for i in (0..10_000).step_by(7) {
+        queries.push_str(&format!("h{i}.synthetic.test A\n"));
+    }
+    let queries_path = dir.join("queries");
+    std::fs::write(&queries_path, queries).unwrap();
+    let zone_arg = zone.to_str().unwrap().to_string();
+    let mut dns = Dns::start(test, subnet, mode, &[&zone_arg], "h1.synthetic.test A");
+    let perf = |secs: u64, edns: bool| {
+        let mut c = dns.cmd("dnsperf");
+        c.args(["-s", &dns.ip, "-d", queries_path.to_str().unwrap()])
+            .args(["-l", &secs.to_string(), "-c", "4", "-q", "64", "-t", "2"])
+            .args(["-Q", &(DNSPERF_RATE).to_string()]);
+        if edns {
+            c.arg("-e");
+        }
+        let out = c.output().expect("run dnsperf");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let num = |key: &str| -> u64 {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(key))
+                .unwrap_or_else(|| panic!("{test}: no {key:?} in dnsperf's output:\n{text}"));
+            line[line.find(':').unwrap() + 1..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let (sent, completed, lost) = (
+            num("Queries sent:"),
+            num("Queries completed:"),
+            num("Queries lost:"),
+        );
+        eprintln!("{test}: dnsperf (edns {edns}): sent {sent}, completed {completed}, lost {lost}");
+        assert_eq!(lost, 0, "{test}: lost queries\n{text}\n{}", lossy(&out));
+        assert_eq!(sent, completed, "{test}:\n{text}");
+        assert!(
+            completed >= DNSPERF_RATE * secs * 9 / 10,
+            "{test}: only {completed} in {secs} s\n{text}"
+        );
+        assert!(
+            text.contains(&format!("NOERROR {completed} (100.00%)")),
+            "{test}: every answer NOERROR\n{text}"
+        );
+        completed
+    };
+    let total = perf(10, false) + perf(3, true);
+    let st = dns.stop("TERM");
+    assert!(st["noerror"] > total, "{st:?}");
+    assert_eq!(
+        (st["formerr"], st["dropped"], st["truncated"]),
+        (0, 0, 0),
+        "{st:?}"
+    );
+    // Every answer here is at an existing name, with or without EDNS: all frames (the
+    // probe's dig has a cookie option and a larger size: a frame too).
+    assert!(st["prepared"] >= total, "{st:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

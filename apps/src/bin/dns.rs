@@ -9,12 +9,21 @@
 //!
 //! UDP and TCP (RFC 7766: length-prefixed messages, several per connection, idle
 //! connections closed after `--tcp-idle` seconds) on the same port; `--rrl N` limits UDP
-//! responses per client /24 with TC=1 slips. Work in progress (issue 7): the
-//! prepared-datagram (pre-copy) send path comes next; answers are written straight into
-//! the TX slot (the memcpy mode).
+//! responses per client /24 with TC=1 slips.
+//!
+//! `--mode` chooses how UDP answers at names that exist leave (the Sandstorm/Namestorm
+//! variants): every such answer is a whole frame (Ethernet, IPv4, UDP, DNS) built at
+//! start-up in the port's prepared pool, with and without EDNS; per query the id, RD and
+//! the question as sent (case kept) are patched in, and the destination address and port
+//! with incremental checksums. `pre-copy` rewrites the frame in place and hands it to the
+//! port (by reference where the backend can, else copied); `memcpy` copies it into a TX
+//! slot first and rewrites the copy; `write` prepares no frames and writes every answer
+//! into the TX slot from the prepared records. Answers shared by names of different
+//! lengths (NXDOMAIN, wildcards, referrals below a cut), truncated answers and answers
+//! over a client's smaller EDNS size are always written into the slot.
 
 use apps::backend::{open, BackendArgs, BackendKind, PortUser};
-use apps::dns::prepare::prepare;
+use apps::dns::prepare::{prepare, Prepared};
 use apps::dns::rrl::Rrl;
 use apps::dns::server::DnsServer;
 use apps::dns::tcp::DnsTcp;
@@ -24,7 +33,7 @@ use apps::stack_cli::{install_signal_handlers, parse_or_exit, stop_flag, StackAr
 use clap::Parser;
 use eth::Stack;
 use nmio::backend::pipe::PipePort;
-use nmio::{Clock, EventLoop, MonotonicClock, Port};
+use nmio::{Clock, EventLoop, MonotonicClock, Port, PrepMode};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -51,6 +60,10 @@ struct Cli {
     /// UDP and TCP port.
     #[arg(long, default_value_t = 53)]
     port: u16,
+    /// How UDP answers at existing names are sent: pre-copy or memcpy (prepared frames
+    /// patched per query, see above), or write (no frames; written into the TX slot).
+    #[arg(long, value_enum, default_value_t = SendMode::PreCopy)]
+    mode: SendMode,
     /// Most TCP connections at once.
     #[arg(long, default_value_t = 4096)]
     tcp_connections: usize,
@@ -70,6 +83,7 @@ struct Settings {
     stack: StackSettings,
     zones: Vec<Zone>,
     port: u16,
+    mode: Option<PrepMode>,
     tcp_connections: usize,
     tcp_idle: u64,
     rrl: u32,
@@ -96,6 +110,11 @@ impl Settings {
             stack,
             zones,
             port: cli.port,
+            mode: match cli.mode {
+                SendMode::PreCopy => Some(PrepMode::PreCopy),
+                SendMode::Memcpy => Some(PrepMode::Memcpy),
+                SendMode::Write => None,
+            },
             tcp_connections: cli.tcp_connections.max(1),
             tcp_idle: cli.tcp_idle.max(1),
             rrl: cli.rrl,
@@ -104,21 +123,31 @@ impl Settings {
     }
 }
 
-struct Run(Settings);
+/// `--mode`: a prepared-frame mode, or `write` for none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SendMode {
+    PreCopy,
+    Memcpy,
+    Write,
+}
+
+struct Run(Settings, Prepared);
 
 impl PortUser for Run {
     type Output = Result<(), String>;
 
     fn run<P: Port + Send + 'static>(self, port: P, _peer: Option<PipePort>) -> Self::Output {
-        let s = self.0;
-        let prepared = prepare(&s.zones).map_err(|e| e.to_string())?;
+        let Run(s, prepared) = self;
         let templates = prepared.template_count();
         let cfg = s.stack.iface_config_for(port.caps());
         let prepared = Rc::new(prepared);
         // The server binds its port in `on_start`.
-        let udp = Udp::new(
-            DnsServer::new(prepared.clone(), s.port).with_rrl(Rrl::new(s.rrl, s.rrl_slip, 65_536)),
-        );
+        let mut server =
+            DnsServer::new(prepared.clone(), s.port).with_rrl(Rrl::new(s.rrl, s.rrl_slip, 65_536));
+        if let Some(mode) = s.mode {
+            server = server.with_mode(mode);
+        }
+        let udp = Udp::new(server);
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
         tcp_cfg.max_connections = s.tcp_connections;
         tcp_cfg.max_time_wait = tcp_cfg.max_time_wait.min(s.tcp_connections);
@@ -132,15 +161,25 @@ impl PortUser for Run {
         tcp.core_mut().listen(s.port).map_err(|e| e.to_string())?;
         let mut stack =
             Stack::new(cfg, (udp, tcp), MonotonicClock.now()).map_err(|e| e.to_string())?;
+        let mut ev = EventLoop::new(port, MonotonicClock, s.stack.loop_config());
+        stack.start_on(&mut ev);
+        let (frames, frame_error) = stack.upper().0.app().frames_prepared();
+        if let Some(e) = frame_error {
+            return Err(format!(
+                "{e} after {frames} prepared frames; raise --prepared-frames"
+            ));
+        }
         eprintln!(
-            "dns: {}, port {}, {} zones, {} prepared answers",
+            "dns: {}, port {}, {} zones, {} prepared answers, {}",
             s.stack.describe(&s.backend, stack.iface().mac()),
             s.port,
             s.zones.len(),
-            templates
+            templates,
+            match s.mode {
+                Some(mode) => format!("{frames} prepared frames sent in {mode:?} mode"),
+                None => "answers written into the TX slot".into(),
+            }
         );
-        let mut ev = EventLoop::new(port, MonotonicClock, s.stack.loop_config());
-        stack.start_on(&mut ev);
         let start = Instant::now();
         let end = s.stack.duration.map(|d| start + d);
         let mut last = (start, Default::default());
@@ -202,10 +241,16 @@ impl PortUser for Run {
     }
 }
 
-fn run(s: Settings) -> Result<(), String> {
+fn run(mut s: Settings) -> Result<(), String> {
     install_signal_handlers("dns");
+    let prepared = prepare(&s.zones).map_err(|e| e.to_string())?;
+    if s.mode.is_some() {
+        // Room for every answer at an existing name in both EDNS variants, plus margin.
+        let needed = 2 * prepared.frame_count() + 64;
+        s.backend.prepared_frames = s.backend.prepared_frames.max(needed);
+    }
     let backend = s.backend.clone();
-    open(&backend, Run(s))?
+    open(&backend, Run(s, prepared))?
 }
 
 fn main() {

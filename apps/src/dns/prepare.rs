@@ -126,12 +126,18 @@ pub struct Prepared {
     templates: Vec<Template>,
     tails: Vec<u8>,
     ends: Vec<u16>,
+    /// Per node, per entry of its exact type table (then its `other`): the frame.
+    frame_ids: Vec<u32>,
+    /// The distinct (template, question length) pairs answers at existing names use.
+    frames: Vec<(u32, u16)>,
 }
 
 /// One name that exists in a zone.
 struct Node {
     /// Answers for this very name.
     exact: TypeTable,
+    /// Where this node's frames start in [`Prepared::frame_ids`].
+    first_frame: u32,
     /// Answers for names below it that do not exist (this node is their closest encloser).
     below: Below,
 }
@@ -152,10 +158,24 @@ struct TypeTable {
 impl TypeTable {
     #[inline]
     fn get(&self, qtype: u16) -> u32 {
+        self.entry(qtype).1
+    }
+
+    /// The entry's position (`types.len()` for "other") and template.
+    #[inline]
+    fn entry(&self, qtype: u16) -> (usize, u32) {
         self.types
             .iter()
-            .find(|&&(t, _)| t == qtype)
-            .map_or(self.other, |&(_, id)| id)
+            .position(|&(t, _)| t == qtype)
+            .map_or((self.types.len(), self.other), |i| (i, self.types[i].1))
+    }
+
+    /// Templates in entry order, "other" last.
+    fn templates(&self) -> impl Iterator<Item = u32> + '_ {
+        self.types
+            .iter()
+            .map(|&(_, id)| id)
+            .chain(std::iter::once(self.other))
     }
 }
 
@@ -175,7 +195,12 @@ pub struct Answer<'a> {
     tail: &'a [u8],
     /// Where each record ends in `tail`, in order.
     ends: &'a [u16],
+    /// The frame of an answer at an existing name ([`NO_FRAME`] otherwise).
+    frame: u32,
 }
+
+/// [`Answer`] at a name that does not exist: no frame of its own.
+const NO_FRAME: u32 = u32::MAX;
 
 /// The part of an answer that fits a size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +213,14 @@ pub struct Fit {
 }
 
 impl<'a> Answer<'a> {
+    /// The frame ([`Prepared::frame`]) this answer has when the question names a node
+    /// that exists: the response to such a question has the same bytes but for id, RD and
+    /// the question, whatever the client's case (the name's length is fixed). `None` for
+    /// answers shared by names of different lengths (NXDOMAIN, wildcards, below a cut).
+    pub fn frame(&self) -> Option<usize> {
+        (self.frame != NO_FRAME).then_some(self.frame as usize)
+    }
+
     /// The response header's flags word: QR, AA and RCODE (RD and TC are per query).
     pub fn flags(&self) -> u16 {
         self.flags
@@ -276,7 +309,10 @@ impl Prepared {
     #[inline]
     pub fn lookup(&self, key: &[u8], qtype: u16) -> Answer<'_> {
         if let Some(node) = self.nodes.get(key) {
-            return self.answer(node.exact.get(qtype));
+            let (i, template) = node.exact.entry(qtype);
+            let mut answer = self.answer(template);
+            answer.frame = self.frame_ids[node.first_frame as usize + i];
+            return answer;
         }
         let mut at = 0;
         while let Some(&len) = key.get(at) {
@@ -310,6 +346,21 @@ impl Prepared {
         self.templates.len()
     }
 
+    /// Number of frames: distinct answers at existing names by question length, each
+    /// one ready-made response a server can keep as a whole packet
+    /// ([`Answer::frame`]).
+    pub fn frame_count(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Frame `i`: its answer and the question length (name + 4) it is for.
+    pub fn frame(&self, i: usize) -> Option<(Answer<'_>, usize)> {
+        let &(template, qlen) = self.frames.get(i)?;
+        let mut answer = self.answer(template);
+        answer.frame = i as u32;
+        Some((answer, usize::from(qlen)))
+    }
+
     fn answer(&self, id: u32) -> Answer<'_> {
         let t = &self.templates[id as usize];
         Answer {
@@ -317,6 +368,7 @@ impl Prepared {
             counts: t.counts,
             tail: &self.tails[t.tail.0 as usize..t.tail.1 as usize],
             ends: &self.ends[t.ends.0 as usize..t.ends.1 as usize],
+            frame: NO_FRAME,
         }
     }
 }
@@ -1210,7 +1262,14 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
                     (exact, below)
                 }
             };
-            nodes.insert(Box::from(name.as_wire()), Node { exact, below });
+            nodes.insert(
+                Box::from(name.as_wire()),
+                Node {
+                    exact,
+                    first_frame: 0,
+                    below,
+                },
+            );
         }
     }
     for (name, ds) in parent_ds {
@@ -1226,11 +1285,29 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
             node.exact.types = types.into_boxed_slice();
         }
     }
+    // One frame per distinct (template, question length): ANY shares its RRset's, and a
+    // referral at a cut is shared by cuts of the same name length.
+    let mut frame_ids = Vec::new();
+    let mut frames = Vec::new();
+    let mut seen: HashMap<(u32, u16), u32> = HashMap::new();
+    for (name, node) in nodes.iter_mut() {
+        node.first_frame = frame_ids.len() as u32;
+        let qlen = (name.len() + 4) as u16;
+        for template in node.exact.templates() {
+            let id = *seen.entry((template, qlen)).or_insert_with(|| {
+                frames.push((template, qlen));
+                (frames.len() - 1) as u32
+            });
+            frame_ids.push(id);
+        }
+    }
     Ok(Prepared {
         nodes,
         templates: store.templates,
         tails: store.tails,
         ends: store.ends,
+        frame_ids,
+        frames,
     })
 }
 
@@ -1645,6 +1722,64 @@ mod tests {
                 "ns1.prepare.test. 600 AAAA 2001:db8::1"
             ]
         );
+    }
+
+    /// The answer's frame for `name` `qtype`, checked against the lookup's own answer.
+    fn frame_of(p: &Prepared, name: &str, qtype: Rtype) -> Option<usize> {
+        let msg = query(name, qtype, Class::IN);
+        let mut key = [0; MAX_NAME_LEN];
+        let q = question_key(&msg, &mut key).unwrap();
+        let answer = p.lookup_question(&q, &key);
+        let i = answer.frame()?;
+        let (framed, qlen) = p.frame(i).unwrap();
+        assert_eq!(
+            qlen,
+            q.raw.len(),
+            "{name} {qtype:?}: the frame's question length"
+        );
+        assert_eq!(framed.tail(), answer.tail(), "{name} {qtype:?}");
+        assert_eq!(framed.flags(), answer.flags(), "{name} {qtype:?}");
+        assert_eq!(framed.counts(), answer.counts(), "{name} {qtype:?}");
+        Some(i)
+    }
+
+    #[test]
+    fn answers_at_existing_names_have_frames_and_shared_ones_do_not() {
+        let p = example();
+        let a = frame_of(&p, "www.example.com", Rtype::A).expect("exact A");
+        assert_eq!(
+            frame_of(&p, "WWW.Example.COM", Rtype::A),
+            Some(a),
+            "any case"
+        );
+        let nodata = frame_of(&p, "www.example.com", Rtype::SRV).expect("NODATA");
+        assert_eq!(
+            frame_of(&p, "www.example.com", Rtype::CAA),
+            Some(nodata),
+            "one NODATA frame for every missing type"
+        );
+        assert_ne!(a, nodata);
+        let soa = frame_of(&p, "example.com", Rtype::SOA).expect("apex SOA");
+        assert_eq!(
+            frame_of(&p, "example.com", Rtype::ANY),
+            Some(soa),
+            "ANY shares its RRset's frame"
+        );
+        for name in [
+            "nope.example.com",
+            "a.wild.example.com",
+            "x.sub.example.com",
+        ] {
+            assert_eq!(frame_of(&p, name, Rtype::A), None, "{name}: shared answer");
+        }
+        assert_eq!(frame_of(&p, "example.org", Rtype::A), None, "REFUSED");
+        assert!(p.frame(p.frame_count()).is_none());
+        // Every frame is reachable and distinct per (tail, question length).
+        let mut seen = HashSet::new();
+        for i in 0..p.frame_count() {
+            let (answer, qlen) = p.frame(i).unwrap();
+            assert!(seen.insert((answer.tail().as_ptr(), answer.tail().len(), qlen)));
+        }
     }
 
     #[test]

@@ -20,16 +20,15 @@
 //!   (RFC 6891 6.1.3) with an OPT carrying the extended RCODE; without OPT the limit is
 //!   512 (RFC 1035 4.2.1).
 
-use super::prepare::Prepared;
+use super::prepare::{Answer, Prepared};
 use super::rrl::{Rrl, Verdict};
 use super::wire::{
     parse_additional_opt, parse_question, question_key, DnsPacket, Opcode, Question, Rcode,
     WireError, HEADER_LEN, MAX_NAME_LEN,
 };
+use nmio::{PrepMode, TxQueue};
 use std::rc::Rc;
-use udpip::{Datagram, UdpApp, UdpOut};
-
-use nmio::TxQueue;
+use udpip::{Datagram, Patch, PreparedDatagram, UdpApp, UdpOut};
 
 /// Our EDNS UDP payload size (RFC 6891 6.2.5; 1232 avoids fragmentation on common paths).
 pub const EDNS_UDP_SIZE: u16 = 1232;
@@ -55,6 +54,8 @@ pub struct DnsStats {
     /// Responses withheld by rate limiting, and those sent as TC=1 slips instead.
     pub rrl_dropped: u64,
     pub rrl_slipped: u64,
+    /// Responses sent as prepared frames (the rest were written into a TX slot).
+    pub prepared: u64,
 }
 
 /// How a query came: the size rules differ (RFC 1035 4.2.1, RFC 7766 8).
@@ -73,6 +74,12 @@ pub struct DnsServer {
     stats: DnsStats,
     key: [u8; MAX_NAME_LEN],
     rrl: Rrl,
+    /// Send answers at existing names as prepared frames, in this mode.
+    mode: Option<PrepMode>,
+    /// Per [`Prepared::frame`]: the frame without EDNS and the one with our OPT.
+    frames: Vec<[Option<PreparedDatagram>; 2]>,
+    /// Why not every frame could be prepared.
+    frame_error: Option<String>,
 }
 
 impl DnsServer {
@@ -85,7 +92,26 @@ impl DnsServer {
             stats: DnsStats::default(),
             key: [0; MAX_NAME_LEN],
             rrl: Rrl::new(0, 0, 1),
+            mode: None,
+            frames: Vec::new(),
+            frame_error: None,
         }
+    }
+
+    /// Answer over UDP with prepared frames sent in `mode` (pre-copy or memcpy): every
+    /// answer at a name that exists is a whole packet built at start-up, patched per query
+    /// (id, RD, the question as sent; addresses and port with incremental checksums).
+    /// Other answers, and all of them without this, are written into the TX slot.
+    pub fn with_mode(mut self, mode: PrepMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Frames prepared (each of up to two variants counted), and why preparation stopped
+    /// early if it did (the port's prepared pool was full).
+    pub fn frames_prepared(&self) -> (usize, Option<&str>) {
+        let n = self.frames.iter().flatten().flatten().count();
+        (n, self.frame_error.as_deref())
     }
 
     /// Limit UDP responses per client /24 (see [`Rrl`]); off unless called.
@@ -124,104 +150,240 @@ impl DnsServer {
 
     /// Answer `query`, which came over `transport`, into `out`.
     pub fn respond(&mut self, query: &[u8], out: &mut [u8], transport: Transport) -> Option<usize> {
+        if out.len() < HEADER_LEN + OPT_LEN {
+            self.stats.dropped += 1;
+            return None;
+        }
+        let mut scratch = [0u8; MAX_NAME_LEN + 4];
+        match self.read(query, &mut scratch) {
+            Read::Drop => {
+                self.stats.dropped += 1;
+                None
+            }
+            Read::Bare(b) => Some(b.write(&mut self.stats, out)),
+            Read::Query(q) => {
+                let answer = self.prepared.lookup_question(&q.question, &self.key);
+                Some(write_answer(&mut self.stats, &q, &answer, transport, out))
+            }
+        }
+    }
+
+    /// Read and check `query`: what the response depends on. A compressed question is
+    /// decoded into `scratch` and read on as if the client had sent it uncompressed: that
+    /// is what goes back. Leaves the lowercased name in `self.key`.
+    fn read<'q>(&mut self, query: &'q [u8], scratch: &'q mut [u8; MAX_NAME_LEN + 4]) -> Read<'q> {
         let Ok(header) = DnsPacket::new_checked(query) else {
-            self.stats.dropped += 1;
-            return None;
+            return Read::Drop;
         };
-        if header.qr() || out.len() < HEADER_LEN + OPT_LEN {
-            self.stats.dropped += 1;
-            return None;
+        if header.qr() {
+            return Read::Drop;
         }
         let (id, rd, opcode) = (header.id(), header.rd(), header.opcode());
+        let bare = |rcode| {
+            Read::Bare(Bare {
+                id,
+                rd,
+                opcode,
+                rcode,
+            })
+        };
         if opcode != Opcode::QUERY {
-            self.stats.notimp += 1;
-            return Some(bare(out, id, rd, opcode, Rcode::NOTIMP));
+            return bare(Rcode::NOTIMP);
         }
+        let bare = |rcode| {
+            Read::Bare(Bare {
+                id,
+                rd,
+                opcode: Opcode::QUERY,
+                rcode,
+            })
+        };
         let counts = header.counts();
-        // The slow path (a compressed question) decodes it and continues as if the client
-        // had sent it uncompressed: that is what goes back.
-        let mut slow_q = [0u8; MAX_NAME_LEN + 4];
         let question = match question_key(query, &mut self.key) {
             Ok(q) => q,
             Err(WireError::SlowPath) => {
                 let Ok((q, end)) = parse_question(query, HEADER_LEN) else {
-                    return Some(self.formerr(out, id, rd));
+                    return bare(Rcode::FORMERR);
                 };
                 self.stats.slow_path += 1;
                 let wire = q.name.as_wire();
                 let n = wire.len();
-                slow_q[..n].copy_from_slice(wire);
-                slow_q[n..n + 2].copy_from_slice(&q.qtype.0.to_be_bytes());
-                slow_q[n + 2..n + 4].copy_from_slice(&q.qclass.0.to_be_bytes());
+                scratch[..n].copy_from_slice(wire);
+                scratch[n..n + 2].copy_from_slice(&q.qtype.0.to_be_bytes());
+                scratch[n + 2..n + 4].copy_from_slice(&q.qclass.0.to_be_bytes());
                 self.key[..n].copy_from_slice(q.name.to_lowercase().as_wire());
                 Question {
-                    raw: &slow_q[..n + 4],
+                    raw: &scratch[..n + 4],
                     name_len: n,
                     qtype: q.qtype,
                     qclass: q.qclass,
                     end,
                 }
             }
-            Err(_) => return Some(self.formerr(out, id, rd)),
+            Err(_) => return bare(Rcode::FORMERR),
         };
         match question.qtype.0 {
             // Zone transfers and the obsolete mailbox meta-types: not implemented here
             // (RFC 1035 4.1.1; AXFR and IXFR need TCP and a transfer policy anyway).
-            251..=254 => {
-                self.stats.notimp += 1;
-                return Some(bare(out, id, rd, Opcode::QUERY, Rcode::NOTIMP));
-            }
+            251..=254 => return bare(Rcode::NOTIMP),
             // Meta-types that never appear in a question (RFC 6895 3.1: OPT, TKEY, TSIG),
             // and type 0.
-            0 | 41 | 249 | 250 => return Some(self.formerr(out, id, rd)),
+            0 | 41 | 249 | 250 => return bare(Rcode::FORMERR),
             _ => {}
         }
         let edns = match parse_additional_opt(query, question.end, counts) {
-            Ok(e) => e,
-            Err(_) => return Some(self.formerr(out, id, rd)),
+            Ok(Some(e)) if e.version > 0 => return bare(Rcode::BADVERS),
+            Ok(e) => e.map(|e| e.udp_size),
+            Err(_) => return bare(Rcode::FORMERR),
         };
-        if let Some(e) = edns {
-            if e.version > 0 {
-                self.stats.badvers += 1;
-                let mut len = bare(out, id, rd, Opcode::QUERY, Rcode::BADVERS);
-                len += put_opt(&mut out[len..], Rcode::BADVERS.extended_bits());
-                DnsPacket::new_unchecked(&mut out[..HEADER_LEN]).set_arcount(1);
-                return Some(len);
-            }
-        }
-        let limit = match (transport, edns) {
-            (Transport::Tcp, Some(_)) => out.len().min(usize::from(u16::MAX)) - OPT_LEN,
-            (Transport::Tcp, None) => out.len().min(usize::from(u16::MAX)),
-            (Transport::Udp, Some(e)) => {
-                usize::from(e.udp_size.clamp(512, EDNS_UDP_SIZE)) - OPT_LEN
-            }
-            (Transport::Udp, None) => 512,
-        };
-        let answer = self.prepared.lookup_question(&question, &self.key);
-        let Some(mut len) = answer.write(id, rd, question.raw, limit, out) else {
-            return Some(self.formerr(out, id, rd));
-        };
-        let packet = DnsPacket::new_unchecked(&out[..HEADER_LEN]);
-        if packet.tc() {
-            self.stats.truncated += 1;
-        }
-        match Rcode(u16::from(packet.rcode())) {
-            Rcode::NOERROR => self.stats.noerror += 1,
-            Rcode::NXDOMAIN => self.stats.nxdomain += 1,
-            Rcode::REFUSED => self.stats.refused += 1,
-            _ => {}
-        }
-        if edns.is_some() {
-            let arcount = packet.arcount();
-            len += put_opt(&mut out[len..], 0);
-            DnsPacket::new_unchecked(&mut out[..HEADER_LEN]).set_arcount(arcount + 1);
-        }
-        Some(len)
+        Read::Query(Query {
+            id,
+            rd,
+            question,
+            edns,
+        })
     }
 
-    fn formerr(&mut self, out: &mut [u8], id: u16, rd: bool) -> usize {
-        self.stats.formerr += 1;
-        bare(out, id, rd, Opcode::QUERY, Rcode::FORMERR)
+    /// The frame to send for `q`'s `answer` over UDP, if one was prepared and fits.
+    #[inline]
+    fn frame_for(&self, q: &Query<'_>, answer: &Answer<'_>) -> Option<&PreparedDatagram> {
+        let slot = self.frames.get(answer.frame()?)?;
+        match q.edns {
+            None => slot[0].as_ref(),
+            Some(size) => slot[1]
+                .as_ref()
+                .filter(|p| p.payload_len() <= usize::from(size.max(512))),
+        }
+    }
+
+    /// Build every frame's response in both variants (without EDNS, up to 512 octets;
+    /// with our OPT, up to our EDNS size) in the port's prepared pool. A response over the
+    /// variant's size gets no frame (the copy path truncates it). Stops at the first
+    /// frame the pool refuses and says so once: the rest go through the copy path.
+    fn prepare_frames<Tx: TxQueue>(&mut self, out: &mut UdpOut<'_, '_, Tx>) {
+        let mut image = [0u8; EDNS_UDP_SIZE as usize];
+        let mut question = [0u8; MAX_NAME_LEN + 4];
+        self.frames.clear();
+        for i in 0..self.prepared.frame_count() {
+            let Some((answer, qlen)) = self.prepared.frame(i) else {
+                break;
+            };
+            let mut slot = [None, None];
+            for (edns, frame) in slot.iter_mut().enumerate() {
+                let limit = if edns == 1 {
+                    usize::from(EDNS_UDP_SIZE) - OPT_LEN
+                } else {
+                    512
+                };
+                if answer.response_len(qlen) > limit {
+                    continue;
+                }
+                // The question is patched whole on every send; its bytes here are zeros.
+                let Some(mut len) = answer.write(0, false, &question[..qlen], limit, &mut image)
+                else {
+                    continue;
+                };
+                if edns == 1 {
+                    let arcount = DnsPacket::new_unchecked(&image[..HEADER_LEN]).arcount();
+                    len += put_opt(&mut image[len..], 0);
+                    DnsPacket::new_unchecked(&mut image[..HEADER_LEN]).set_arcount(arcount + 1);
+                }
+                match out.prepare(self.port, &image[..len]) {
+                    Ok(p) => *frame = Some(p),
+                    Err(e) => {
+                        self.frame_error = Some(e.to_string());
+                        return;
+                    }
+                }
+            }
+            self.frames.push(slot);
+        }
+        question.fill(0);
+    }
+}
+
+/// A query that gets a header-only response.
+#[derive(Clone, Copy)]
+struct Bare {
+    id: u16,
+    rd: bool,
+    opcode: Opcode,
+    rcode: Rcode,
+}
+
+impl Bare {
+    fn write(self, stats: &mut DnsStats, out: &mut [u8]) -> usize {
+        match self.rcode {
+            Rcode::NOTIMP => stats.notimp += 1,
+            Rcode::FORMERR => stats.formerr += 1,
+            Rcode::BADVERS => stats.badvers += 1,
+            _ => {}
+        }
+        if self.rcode == Rcode::BADVERS {
+            let mut len = bare(out, self.id, self.rd, self.opcode, Rcode::BADVERS);
+            len += put_opt(&mut out[len..], Rcode::BADVERS.extended_bits());
+            DnsPacket::new_unchecked(&mut out[..HEADER_LEN]).set_arcount(1);
+            return len;
+        }
+        bare(out, self.id, self.rd, self.opcode, self.rcode)
+    }
+}
+
+/// A query read and checked, to be answered from the prepared answers.
+struct Query<'q> {
+    id: u16,
+    rd: bool,
+    question: Question<'q>,
+    /// The client's EDNS UDP size when the query had an OPT record (version 0).
+    edns: Option<u16>,
+}
+
+/// What [`DnsServer::read`] made of a message.
+enum Read<'q> {
+    /// A runt or a response: nothing goes back.
+    Drop,
+    Bare(Bare),
+    Query(Query<'q>),
+}
+
+/// Writes the response to `q` from `answer` into `out` (at least a header and an OPT
+/// record long), cut to the transport's size with TC, with our OPT when the query had one.
+fn write_answer(
+    stats: &mut DnsStats,
+    q: &Query<'_>,
+    answer: &Answer<'_>,
+    transport: Transport,
+    out: &mut [u8],
+) -> usize {
+    let limit = match (transport, q.edns) {
+        (Transport::Tcp, Some(_)) => out.len().min(usize::from(u16::MAX)) - OPT_LEN,
+        (Transport::Tcp, None) => out.len().min(usize::from(u16::MAX)),
+        (Transport::Udp, Some(size)) => usize::from(size.clamp(512, EDNS_UDP_SIZE)) - OPT_LEN,
+        (Transport::Udp, None) => 512,
+    };
+    let Some(mut len) = answer.write(q.id, q.rd, q.question.raw, limit, out) else {
+        stats.formerr += 1;
+        return bare(out, q.id, q.rd, Opcode::QUERY, Rcode::FORMERR);
+    };
+    let packet = DnsPacket::new_unchecked(&out[..HEADER_LEN]);
+    if packet.tc() {
+        stats.truncated += 1;
+    }
+    count_rcode(stats, answer.rcode());
+    if q.edns.is_some() {
+        let arcount = packet.arcount();
+        len += put_opt(&mut out[len..], 0);
+        DnsPacket::new_unchecked(&mut out[..HEADER_LEN]).set_arcount(arcount + 1);
+    }
+    len
+}
+
+fn count_rcode(stats: &mut DnsStats, rcode: Rcode) {
+    match rcode {
+        Rcode::NOERROR => stats.noerror += 1,
+        Rcode::NXDOMAIN => stats.nxdomain += 1,
+        Rcode::REFUSED => stats.refused += 1,
+        _ => {}
     }
 }
 
@@ -250,6 +412,10 @@ impl UdpApp for DnsServer {
         // The binary checks the port is free before it starts; a failure here is counted.
         if out.bind(self.port).is_err() {
             self.stats.dropped += 1;
+            return;
+        }
+        if self.mode.is_some() {
+            self.prepare_frames(out);
         }
     }
 
@@ -263,16 +429,58 @@ impl UdpApp for DnsServer {
         let query: &[u8] = d.payload;
         let port = d.dst.port();
         match self.rrl.check(*d.src.ip(), out.now()) {
-            Verdict::Send => {
-                out.send_with(port, d.src, |buf| self.answer(query, buf).unwrap_or(0));
-            }
+            Verdict::Send => {}
             Verdict::Slip => {
                 out.send_with(port, d.src, |buf| self.slip(query, buf).unwrap_or(0));
+                return;
             }
-            Verdict::Drop => self.stats.rrl_dropped += 1,
+            Verdict::Drop => {
+                self.stats.rrl_dropped += 1;
+                return;
+            }
         }
+        let Some(mode) = self.mode else {
+            out.send_with(port, d.src, |buf| self.answer(query, buf).unwrap_or(0));
+            return;
+        };
+        let mut scratch = [0u8; MAX_NAME_LEN + 4];
+        let q = match self.read(query, &mut scratch) {
+            Read::Drop => {
+                self.stats.dropped += 1;
+                return;
+            }
+            Read::Bare(b) => {
+                let stats = &mut self.stats;
+                out.send_with(port, d.src, |buf| b.write(stats, buf));
+                return;
+            }
+            Read::Query(q) => q,
+        };
+        let answer = self.prepared.lookup_question(&q.question, &self.key);
+        if let Some(frame) = self.frame_for(&q, &answer) {
+            let flags = answer.flags() | if q.rd { RD_BIT } else { 0 };
+            let [i0, i1] = q.id.to_be_bytes();
+            let [f0, f1] = flags.to_be_bytes();
+            let head = [i0, i1, f0, f1];
+            let patches = [Patch::new(0, &head), Patch::new(HEADER_LEN, q.question.raw)];
+            if out.send_prepared(frame, d.src, &patches, mode).is_ok() {
+                self.stats.prepared += 1;
+                count_rcode(&mut self.stats, answer.rcode());
+            }
+            return;
+        }
+        let stats = &mut self.stats;
+        out.send_with(port, d.src, |buf| {
+            if buf.len() < HEADER_LEN + OPT_LEN {
+                return 0;
+            }
+            write_answer(stats, &q, &answer, Transport::Udp, buf)
+        });
     }
 }
+
+/// RD in the header's flags word.
+const RD_BIT: u16 = 0x0100;
 
 #[cfg(test)]
 mod tests {
