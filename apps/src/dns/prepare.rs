@@ -35,8 +35,9 @@
 //!   only given in referrals.
 //! - Truncation: records only point backwards, so any prefix of a tail's records is a valid
 //!   message. [`Answer::fit`] keeps the records that fit the client's size; TC is set when
-//!   an answer or authority record is left out (RFC 2181 9, RFC 1035 4.2.1), additional
-//!   records are dropped silently.
+//!   an answer or authority record is left out (RFC 2181 9, RFC 1035 4.2.1), or the
+//!   in-domain glue of a referral (RFC 9471 2.1); other additional records are dropped
+//!   silently.
 //! - CNAME chains are followed inside the zone up to [`MAX_CHAIN`] steps and stop at a
 //!   loop, at a zone cut or outside the zone; a chain ending at a name that does not exist
 //!   answers NXDOMAIN (RFC 6604 2), one ending at a name without the type has the SOA in
@@ -183,6 +184,8 @@ impl TypeTable {
 struct Template {
     flags: u16,
     counts: Counts,
+    /// Additional records a response may not go without (in-domain glue of a referral).
+    required_ar: u16,
     tail: (u32, u32),
     ends: (u32, u32),
 }
@@ -195,6 +198,8 @@ pub struct Answer<'a> {
     tail: &'a [u8],
     /// Where each record ends in `tail`, in order.
     ends: &'a [u16],
+    /// The first additional records that may not be left out without TC.
+    required_ar: u16,
     /// The frame of an answer at an existing name ([`NO_FRAME`] otherwise).
     frame: u32,
 }
@@ -269,7 +274,7 @@ impl<'a> Answer<'a> {
         Fit {
             tail_len,
             counts: Counts { qd: 1, an, ns, ar },
-            tc: an < self.counts.an || ns < self.counts.ns,
+            tc: an < self.counts.an || ns < self.counts.ns || ar < self.required_ar,
         }
     }
 
@@ -368,6 +373,7 @@ impl Prepared {
             counts: t.counts,
             tail: &self.tails[t.tail.0 as usize..t.tail.1 as usize],
             ends: &self.ends[t.ends.0 as usize..t.ends.1 as usize],
+            required_ar: t.required_ar,
             frame: NO_FRAME,
         }
     }
@@ -838,6 +844,8 @@ enum Mode<'a> {
 struct TailWriter<'s> {
     kind: Kind<'s>,
     counts: [u16; 3],
+    /// See [`Template::required_ar`].
+    required_ar: u16,
     ends: Vec<u16>,
 }
 
@@ -975,12 +983,13 @@ impl Content<'_> {
         Ok(flags(true, Rcode::NXDOMAIN))
     }
 
-    /// A then AAAA of the in-zone targets of `sets`, each target once.
+    /// A then AAAA of the in-zone targets of `sets` that `keep` accepts, each target once.
     fn additional(
         &self,
         w: &mut TailWriter<'_>,
         sets: &[&RRset],
         glue: bool,
+        keep: impl Fn(&Name) -> bool,
     ) -> Result<(), PrepareError> {
         let mut done: Vec<Name> = Vec::new();
         for target in sets
@@ -989,7 +998,7 @@ impl Content<'_> {
             .filter_map(|rr| rr.rd.target())
         {
             let key = target.to_lowercase();
-            if done.contains(&key) || !key.is_subdomain_of(&self.z.apex) {
+            if done.contains(&key) || !key.is_subdomain_of(&self.z.apex) || !keep(&key) {
                 continue;
             }
             if !glue && self.z.cut_of(&key).is_some() {
@@ -1011,7 +1020,7 @@ impl Content<'_> {
     /// RFC 1034 4.3.2 step 3a: the RRset, owned by the question name.
     fn answer(&self, w: &mut TailWriter<'_>, set: &RRset) -> Result<u16, PrepareError> {
         w.rrset(Section::Answer, Owner::Query, set)?;
-        self.additional(w, &[set], false)?;
+        self.additional(w, &[set], false, |_| true)?;
         Ok(flags(true, Rcode::NOERROR))
     }
 
@@ -1033,7 +1042,7 @@ impl Content<'_> {
                 w.rrset(Section::Answer, Owner::Name(owner), c)?;
             } else if let Some(set) = n.get(qtype) {
                 w.rrset(Section::Answer, Owner::Name(owner), set)?;
-                self.additional(w, &[set], false)?;
+                self.additional(w, &[set], false, |_| true)?;
             } else {
                 // RFC 2308 2.2: the chain ends in NODATA.
                 self.soa(w)?;
@@ -1047,12 +1056,17 @@ impl Content<'_> {
         Ok(flags(true, Rcode::NOERROR))
     }
 
-    /// RFC 1034 4.3.2 step 3b: NS in authority, glue in additional, AA clear.
+    /// RFC 1034 4.3.2 step 3b: NS in authority, glue in additional, AA clear. The glue
+    /// of name servers under the cut comes first and is required (RFC 9471 2.1: a
+    /// response without all of it has TC set); other in-zone addresses (sibling glue)
+    /// follow and may be left out silently (RFC 9471 2.2).
     fn referral(&self, w: &mut TailWriter<'_>, cut: &Name) -> Result<u16, PrepareError> {
         let node = &self.z.nodes[cut];
         if let Some(ns) = node.get(Rtype::NS.0) {
             w.rrset(Section::Authority, Owner::Name(&ns.owner), ns)?;
-            self.additional(w, &[ns], true)?;
+            self.additional(w, &[ns], true, |t| t.is_subdomain_of(cut))?;
+            w.required_ar = w.counts[2];
+            self.additional(w, &[ns], true, |t| !t.is_subdomain_of(cut))?;
         }
         Ok(flags(false, Rcode::NOERROR))
     }
@@ -1072,7 +1086,7 @@ impl Store {
         mode: Mode<'_>,
         content: impl FnOnce(&mut TailWriter<'_>) -> Result<u16, PrepareError>,
     ) -> Result<u32, PrepareError> {
-        let (flags, counts, ends, tail_len) = match mode {
+        let (flags, counts, required_ar, ends, tail_len) = match mode {
             Mode::Exact(qname) => {
                 let mut b = MessageBuilder::new(&mut self.scratch).expect("scratch holds a header");
                 b.question(qname, Rtype(NO_TYPE), Class::IN)
@@ -1085,21 +1099,28 @@ impl Store {
                         start,
                     },
                     counts: [0; 3],
+                    required_ar: 0,
                     ends: Vec::new(),
                 };
                 let flags = content(&mut w)?;
-                let TailWriter { kind, counts, ends } = w;
+                let TailWriter {
+                    kind,
+                    counts,
+                    required_ar,
+                    ends,
+                } = w;
                 let Kind::Exact { b, .. } = kind else {
                     unreachable!("built as exact")
                 };
                 let len = b.finish();
                 self.tails.extend_from_slice(&self.scratch[start..len]);
-                (flags, counts, ends, len - start)
+                (flags, counts, required_ar, ends, len - start)
             }
             Mode::Shared => {
                 let mut w = TailWriter {
                     kind: Kind::Shared(Vec::new()),
                     counts: [0; 3],
+                    required_ar: 0,
                     ends: Vec::new(),
                 };
                 let flags = content(&mut w)?;
@@ -1107,7 +1128,7 @@ impl Store {
                     unreachable!("built as shared")
                 };
                 self.tails.extend_from_slice(&out);
-                (flags, w.counts, w.ends, out.len())
+                (flags, w.counts, w.required_ar, w.ends, out.len())
             }
         };
         let tail_end = self.tails.len() as u32;
@@ -1121,6 +1142,7 @@ impl Store {
                 ns: counts[1],
                 ar: counts[2],
             },
+            required_ar,
             tail: (tail_end - tail_len as u32, tail_end),
             ends: (ends_start, self.ends.len() as u32),
         });
@@ -1780,6 +1802,41 @@ mod tests {
             let (answer, qlen) = p.frame(i).unwrap();
             assert!(seen.insert((answer.tail().as_ptr(), answer.tail().len(), qlen)));
         }
+    }
+
+    #[test]
+    fn a_referral_without_all_its_in_domain_glue_has_tc_and_sibling_glue_is_optional() {
+        // `big` has 8 name servers under the cut, each with A and AAAA: about 1000
+        // octets of referral. `sib` has its servers in `big` (sibling glue only).
+        let mut text = String::from(
+            "$ORIGIN glue.test.\n$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+        );
+        for i in 0..8 {
+            text.push_str(&format!(
+                "big NS ns{i}.big\nns{i}.big A 192.0.2.{i}\nns{i}.big AAAA 2001:db8::{i}\n"
+            ));
+            text.push_str(&format!("sib NS ns{i}.big\n"));
+        }
+        let z = zone::load_str(&text, Path::new("glue.test.zone"), None).unwrap();
+        let p = prepare(&[z]).unwrap();
+        let q = query("www.big.glue.test", Rtype::A, Class::IN);
+        let (whole, _) = exchange(&p, &q, MAX_MESSAGE);
+        assert!(!whole.header.tc && !whole.header.aa);
+        assert_eq!((whole.authority.len(), whole.additional.len()), (8, 16));
+        let (cut, len) = exchange(&p, &q, 512);
+        assert!(len <= 512);
+        assert!(cut.header.tc, "in-domain glue left out: TC (RFC 9471 2.1)");
+        assert_eq!(cut.authority.len(), 8, "every NS fits");
+        assert!(cut.additional.len() < 16);
+        // The same servers as sibling glue: left out without TC.
+        let q = query("www.sib.glue.test", Rtype::A, Class::IN);
+        let (whole, _) = exchange(&p, &q, MAX_MESSAGE);
+        assert_eq!((whole.authority.len(), whole.additional.len()), (8, 16));
+        let (cut, len) = exchange(&p, &q, 512);
+        assert!(len <= 512);
+        assert!(!cut.header.tc, "sibling glue is optional (RFC 9471 2.2)");
+        assert_eq!(cut.authority.len(), 8);
+        assert!(cut.additional.len() < 16);
     }
 
     #[test]
