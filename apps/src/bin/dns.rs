@@ -210,7 +210,7 @@ impl PortUser for Run {
                 let dt = last.0.elapsed().as_secs_f64();
                 let rate = |a: u64, b: u64| (a - b) as f64 / dt;
                 eprintln!(
-                    "{:.0} q/s: {:.0} noerror, {:.0} nxdomain, {:.0} refused, {:.0} formerr, {:.0} notimp; {:.0} truncated, {} dropped",
+                    "{:.0} q/s: {:.0} noerror, {:.0} nxdomain, {:.0} refused, {:.0} formerr, {:.0} notimp; {:.0} as frames, {:.0} truncated, {} dropped",
                     rate(d.noerror + d.nxdomain + d.refused + d.formerr + d.notimp + d.badvers,
                          p.noerror + p.nxdomain + p.refused + p.formerr + p.notimp + p.badvers),
                     rate(d.noerror, p.noerror),
@@ -218,6 +218,7 @@ impl PortUser for Run {
                     rate(d.refused, p.refused),
                     rate(d.formerr, p.formerr),
                     rate(d.notimp, p.notimp),
+                    rate(d.prepared, p.prepared),
                     rate(d.truncated, p.truncated),
                     d.dropped
                 );
