@@ -28,7 +28,7 @@ use super::wire::{
 };
 use nmio::{PrepMode, TxQueue};
 use std::rc::Rc;
-use udpip::{Datagram, Patch, PreparedDatagram, UdpApp, UdpOut};
+use udpip::{Datagram, Patch, PrepareError, PreparedDatagram, UdpApp, UdpOut};
 
 /// Our EDNS UDP payload size (RFC 6891 6.2.5; 1232 avoids fragmentation on common paths).
 pub const EDNS_UDP_SIZE: u16 = 1232;
@@ -264,6 +264,7 @@ impl DnsServer {
         let mut image = [0u8; EDNS_UDP_SIZE as usize];
         let mut question = [0u8; MAX_NAME_LEN + 4];
         self.frames.clear();
+        self.frame_error = None;
         for i in 0..self.prepared.frame_count() {
             let Some((answer, qlen)) = self.prepared.frame(i) else {
                 break;
@@ -290,13 +291,18 @@ impl DnsServer {
                 }
                 match out.prepare(self.port, &image[..len]) {
                     Ok(p) => *frame = Some(p),
+                    // Over the link's MTU: this variant goes through the copy path.
+                    Err(PrepareError::TooBig { .. }) => {}
                     Err(e) => {
                         self.frame_error = Some(e.to_string());
-                        return;
+                        break;
                     }
                 }
             }
             self.frames.push(slot);
+            if self.frame_error.is_some() {
+                return;
+            }
         }
         question.fill(0);
     }
@@ -358,7 +364,11 @@ fn write_answer(
     let limit = match (transport, q.edns) {
         (Transport::Tcp, Some(_)) => out.len().min(usize::from(u16::MAX)) - OPT_LEN,
         (Transport::Tcp, None) => out.len().min(usize::from(u16::MAX)),
-        (Transport::Udp, Some(size)) => usize::from(size.clamp(512, EDNS_UDP_SIZE)) - OPT_LEN,
+        // The TX slot may be smaller than the client's size (a small MTU): our OPT must
+        // still fit behind the answer.
+        (Transport::Udp, Some(size)) => {
+            usize::from(size.clamp(512, EDNS_UDP_SIZE)).min(out.len()) - OPT_LEN
+        }
         (Transport::Udp, None) => 512,
     };
     let Some(mut len) = answer.write(q.id, q.rd, q.question.raw, limit, out) else {
