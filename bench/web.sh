@@ -13,9 +13,9 @@
 # servers are pinned to CPU 1, wrk (-t1) to CPU 0. Each file size is measured in keep-alive
 # mode and with a new connection per request (`Connection: close`).
 #
-# Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (utime +
-# stime of the server's pid from /proc); whole-machine CPU-seconds per 10,000 requests
-# (non-idle time of all CPUs from /proc/stat). On veth the kernel's receive work runs on the
+# Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (the
+# scheduler's run time of the server's threads); whole-machine CPU-seconds per 10,000
+# requests (wall-clock time less idle time over all CPUs; see busy_ticks). On veth the kernel's receive work runs on the
 # sending CPU, so the whole-machine figure is the fair one. Ratios: ours / nginx for
 # requests/s, nginx / ours for CPU per request (above 1: we use less).
 set -euo pipefail
@@ -96,8 +96,22 @@ http {
 EOF
 }
 
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU time in ticks. The kernel here samples user and system time at each timer tick, which
+# misses work that wakes just after a tick and sleeps before the next (AF_PACKET block timers
+# do just that); idle time and the scheduler's per-task run time are exact. So: the machine's
+# busy time is wall-clock time less idle and iowait over all CPUs, and a process's is the sum
+# of its threads' run time from /proc/PID/task/*/schedstat (ns).
+busy_ticks() {
+    awk -v tck="$TCK" '
+        FNR == NR { wall = $1 * tck; next }
+        /^cpu[0-9]+ / { n++; idle += $5 + $6 }
+        END { printf "%.0f\n", n * wall - idle }
+    ' /proc/uptime /proc/stat
+}
+proc_ticks() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null |
+        awk -v tck="$TCK" '{ s += $1 } END { printf "%.0f\n", s * tck / 1e9 }'
+}
 
 # measure PID URL CONNCLOSE -> "req_per_s server_cpu_per_10k machine_cpu_per_10k errors"
 measure() {
