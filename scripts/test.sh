@@ -3,7 +3,10 @@
 # As root the namespace / veth / TAP tests run; without root they print why they skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Optional backends built and tested here (each needs only what setup.sh installs).
+FEATURES=apps/afxdp,tests/afxdp
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
-cargo test --workspace
+cargo clippy --workspace --all-targets -q --features "$FEATURES" -- -D warnings
+cargo test --workspace --features "$FEATURES"

@@ -6,6 +6,8 @@
 
 use clap::{Args, ValueEnum};
 use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
+#[cfg(feature = "afxdp")]
+use nmio::backend::afxdp::{AfXdpConfig, AfXdpPort, XdpMode};
 use nmio::backend::impair::{ImpairConfig, ImpairedPort};
 use nmio::backend::impair_model::Impairments;
 use nmio::backend::pcap::PcapPort;
@@ -23,6 +25,10 @@ pub enum BackendKind {
     Afpacket,
     /// A TAP device named `--iface`, created if missing (needs root).
     Tap,
+    /// An AF_XDP socket on queue `--queue` of `--iface`, with an XDP program steering that
+    /// queue to it (needs root; built with the `afxdp` feature).
+    #[cfg(feature = "afxdp")]
+    Afxdp,
 }
 
 impl BackendKind {
@@ -32,6 +38,8 @@ impl BackendKind {
             BackendKind::Pipe => "pipe",
             BackendKind::Afpacket => "afpacket",
             BackendKind::Tap => "tap",
+            #[cfg(feature = "afxdp")]
+            BackendKind::Afxdp => "afxdp",
         }
     }
 }
@@ -42,7 +50,7 @@ pub struct BackendArgs {
     /// Packet I/O backend.
     #[arg(long, value_enum, default_value = "pipe")]
     pub backend: BackendKind,
-    /// Network interface (afpacket) or TAP device name (tap).
+    /// Network interface (afpacket, afxdp) or TAP device name (tap).
     #[arg(long, default_value = "")]
     pub iface: String,
     /// AF_PACKET fanout group id (the RSS stand-in when several processes share a NIC).
@@ -51,7 +59,7 @@ pub struct BackendArgs {
     /// AF_PACKET fanout mode: hash, cpu, lb or qm.
     #[arg(long, default_value = "hash")]
     pub fanout_mode: String,
-    /// TX ring slots.
+    /// TX ring slots (a power of two with afxdp).
     #[arg(long, default_value_t = 1024)]
     pub tx_ring: usize,
     /// AF_PACKET RX blocks of 256 KiB.
@@ -65,6 +73,36 @@ pub struct BackendArgs {
     /// segment).
     #[arg(long, default_value_t = 4096)]
     pub prepared_frames: usize,
+    /// AF_XDP: where the XDP program runs: native (in the driver), generic (skb) or auto
+    /// (native if the driver has it, else generic).
+    #[cfg(feature = "afxdp")]
+    #[arg(long, default_value = "auto")]
+    pub xdp_mode: XdpMode,
+    /// AF_XDP: the device queue to serve (the XDP program steers only that queue to us).
+    #[cfg(feature = "afxdp")]
+    #[arg(long, default_value_t = 0)]
+    pub queue: u16,
+    /// AF_XDP: RX ring entries, also the fill ring's and the RX frames (a power of two).
+    #[cfg(feature = "afxdp")]
+    #[arg(long, default_value_t = 2048)]
+    pub xdp_rx_ring: usize,
+    /// AF_XDP: UMEM frames in all; those beyond the RX and TX rings' hold prepared packets
+    /// (default: the rings' frames plus --prepared-frames).
+    #[cfg(feature = "afxdp")]
+    #[arg(long)]
+    pub umem_frames: Option<usize>,
+    /// AF_XDP: UMEM frame size, 2048 or 4096 (the largest frame received is 256 less).
+    #[cfg(feature = "afxdp")]
+    #[arg(long, default_value_t = 2048)]
+    pub frame_size: usize,
+    /// AF_XDP: bind in zero-copy mode (drivers with AF_XDP zero-copy only; not veth).
+    #[cfg(feature = "afxdp")]
+    #[arg(long)]
+    pub zero_copy: bool,
+    /// AF_XDP: put the UMEM on 2 MiB huge pages (needs vm.nr_hugepages).
+    #[cfg(feature = "afxdp")]
+    #[arg(long)]
+    pub hugepages: bool,
     /// Impair this port's traffic in both directions with the `impair` wrapper, e.g.
     /// `loss=0.01` or `loss=0.05,reorder=0.25,dup=0.01` or `delay=20ms,jitter=5ms`
     /// (the kernel here has no netem).
@@ -206,6 +244,38 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
                 ..Default::default()
             };
             let port = TapPort::open(cfg).map_err(|e| e.to_string())?;
+            run_wrapped(user, port, None, impair, pcap)
+        }
+        #[cfg(feature = "afxdp")]
+        BackendKind::Afxdp => {
+            need_iface("afxdp")?;
+            let cfg = AfXdpConfig {
+                queue_id: args.queue,
+                xdp_mode: args.xdp_mode,
+                zero_copy: args.zero_copy,
+                frame_size: args.frame_size,
+                rx_ring: args.xdp_rx_ring,
+                tx_ring: args.tx_ring,
+                prepared_capacity: args.prepared_frames,
+                umem_frames: args.umem_frames,
+                hugepages: args.hugepages,
+                ..AfXdpConfig::new(args.iface.clone())
+            };
+            let port = AfXdpPort::open(cfg).map_err(|e| e.to_string())?;
+            eprintln!(
+                "afxdp: {} queue {}: XDP program in {} mode{}, socket in {} mode",
+                port.ifname(),
+                args.queue,
+                port.xdp_mode(),
+                port.xdp_fallback()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                if port.zero_copy() {
+                    "zero-copy"
+                } else {
+                    "copy"
+                }
+            );
             run_wrapped(user, port, None, impair, pcap)
         }
     }

@@ -4,6 +4,11 @@
 //! `TPACKET_V3` and with the `TPACKET_V2` receive ring) and `tap` (a TAP device with an
 //! AF_PACKET port on its kernel side) run inside a fresh test namespace and need root;
 //! without root they say so and skip, and in CI (root) they must run.
+//!
+//! With the `afxdp` feature, `afxdp_generic` and `afxdp_native` run the suite on an AF_XDP
+//! port (copy mode, the XDP program in generic or native mode) on one end of a veth pair
+//! and an AF_PACKET port on the other: `cargo test -p tests --features afxdp --test
+//! conformance afxdp` as root.
 
 use tests::conformance::*;
 
@@ -76,6 +81,8 @@ macro_rules! suite {
 
 mod make {
     use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, RxRingKind};
+    #[cfg(feature = "afxdp")]
+    use nmio::backend::afxdp::{AfXdpConfig, AfXdpPort, XdpMode};
     use nmio::backend::impair::{ImpairConfig, ImpairedPort};
     use nmio::backend::pipe::{self, PipeConfig, PipePort};
     use nmio::backend::tap::{TapConfig, TapPort};
@@ -154,6 +161,46 @@ mod make {
         Some((a, b, ns))
     }
 
+    /// An AF_XDP port (copy mode, XDP program in `mode`) on `c0` of a veth pair and, as
+    /// its peer, an AF_PACKET port on `c1`. Rings of 256: small enough for the overflow
+    /// check, large enough for the burst check.
+    #[cfg(feature = "afxdp")]
+    pub fn xdp_pair(
+        suite: &str,
+        tag: &str,
+        mode: XdpMode,
+    ) -> Option<(AfXdpPort, AfPacketPort, NetNs)> {
+        if !require_root(&format!("conformance::{suite}::{tag}"), &["ip", "ethtool"]) {
+            return None;
+        }
+        let ns = NetNs::new(&format!("cx{tag}")).expect("namespace");
+        ns.veth_pair("c0", "c1").expect("veth");
+        let _in = ns.enter().expect("enter");
+        let a = AfXdpPort::open(AfXdpConfig {
+            xdp_mode: mode,
+            rx_ring: 256,
+            tx_ring: 256,
+            prepared_capacity: 64,
+            ..AfXdpConfig::new("c0")
+        })
+        .unwrap_or_else(|e| panic!("afxdp c0 ({mode}): {e}"));
+        assert_eq!(a.xdp_mode(), mode, "the program runs where asked");
+        let b = AfPacketPort::open(small("c1")).expect("afpacket on c1");
+        Some((a, b, ns))
+    }
+
+    /// The XDP program in generic (skb) mode.
+    #[cfg(feature = "afxdp")]
+    pub fn afxdp_generic(tag: &str) -> Option<(AfXdpPort, AfPacketPort, NetNs)> {
+        xdp_pair("afxdp_generic", &format!("g{tag}"), XdpMode::Generic)
+    }
+
+    /// The XDP program in veth's native mode (the socket still in copy mode).
+    #[cfg(feature = "afxdp")]
+    pub fn afxdp_native(tag: &str) -> Option<(AfXdpPort, AfPacketPort, NetNs)> {
+        xdp_pair("afxdp_native", &format!("n{tag}"), XdpMode::Native)
+    }
+
     pub fn pipe(_tag: &str) -> Option<(PipePort, PipePort, VirtualClock)> {
         let clock = VirtualClock::new(Instant::ZERO);
         let (a, b) = pipe::pair(PipeConfig {
@@ -171,3 +218,89 @@ suite!(afpacket_v2, make::afpacket_v2, (true, true));
 suite!(impair, make::impair, (true, true));
 // The kernel's TAP queue overflows in the kernel, where the TAP port cannot see it.
 suite!(tap, make::tap, (true, false));
+#[cfg(feature = "afxdp")]
+suite!(afxdp_generic, make::afxdp_generic, (true, true));
+#[cfg(feature = "afxdp")]
+suite!(afxdp_native, make::afxdp_native, (true, true));
+
+/// What AF_XDP promises beyond the suite: pre-copy sends the UMEM frame itself, and the
+/// XDP program goes away with the port.
+#[cfg(feature = "afxdp")]
+mod afxdp_only {
+    use super::*;
+    use nmio::backend::afxdp::{AfXdpConfig, AfXdpPort, XdpMode};
+    use nmio::{Port, PrepMode, TxQueue};
+    use std::time::{Duration, Instant};
+    use tests::netns::{require_root, NetNs};
+
+    fn with_seq(image: &[u8], n: u32) -> Vec<u8> {
+        let mut v = image.to_vec();
+        v[14..18].copy_from_slice(&n.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn precopy_sends_the_umem_frame_and_clones_only_while_it_is_in_flight() {
+        let Some((mut a, mut b, _ns)) = make::afxdp_generic("precopy") else {
+            return;
+        };
+        assert!(a.caps().zero_copy_prepared);
+        let (src, dst) = (a.caps().mac, b.caps().mac);
+        let image = expected_frame(200, dst, src, 0);
+        let id = a.tx().prepare(&image).expect("prepare");
+        let seq = |n: u32| move |f: &mut [u8]| f[14..18].copy_from_slice(&n.to_be_bytes());
+        assert!(a.tx().send_prepared(id, PrepMode::PreCopy, seq(1)));
+        assert!(a.tx().send_prepared(id, PrepMode::PreCopy, seq(2)));
+        let s = a.stats();
+        assert_eq!(
+            (s.prepared_precopy, s.prepared_clones),
+            (2, 1),
+            "the second send found the frame in flight and went from a copy"
+        );
+        a.tx().flush().expect("flush");
+        let got = recv_frames(&mut b, 2);
+        assert_eq!(got, vec![with_seq(&image, 1), with_seq(&image, 2)]);
+        // Once the completion ring hands the frame back, pre-copy sends it by reference
+        // again.
+        let start = Instant::now();
+        while a.tx().tx_space() < a.caps().tx_ring_size && start.elapsed() < DEADLINE {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(a.tx().send_prepared(id, PrepMode::PreCopy, seq(3)));
+        assert_eq!(a.stats().prepared_clones, 1, "sent by reference");
+        assert_eq!(
+            a.tx().prepared(id),
+            Some(&with_seq(&image, 3)[..]),
+            "the image itself was rewritten"
+        );
+        a.tx().flush().expect("flush");
+        assert_eq!(recv_frames(&mut b, 1), vec![with_seq(&image, 3)]);
+    }
+
+    #[test]
+    fn auto_mode_takes_native_xdp_on_veth_and_the_program_leaves_with_the_port() {
+        if !require_root("conformance::afxdp_only::auto", &["ip", "ethtool"]) {
+            return;
+        }
+        let ns = NetNs::new("cxauto").expect("namespace");
+        ns.veth_pair("c0", "c1").expect("veth");
+        let port = {
+            let _in = ns.enter().expect("enter");
+            AfXdpPort::open(AfXdpConfig {
+                rx_ring: 64,
+                tx_ring: 64,
+                prepared_capacity: 0,
+                ..AfXdpConfig::new("c0")
+            })
+            .expect("afxdp on c0")
+        };
+        assert_eq!(port.xdp_mode(), XdpMode::Native);
+        assert_eq!(port.xdp_fallback(), None);
+        assert!(!port.zero_copy(), "veth has no AF_XDP zero-copy");
+        let shown = ns.exec(&["ip", "link", "show", "c0"]).expect("ip link");
+        assert!(shown.contains("prog/xdp"), "{shown}");
+        drop(port);
+        let shown = ns.exec(&["ip", "link", "show", "c0"]).expect("ip link");
+        assert!(!shown.contains("prog/xdp"), "detached on drop: {shown}");
+    }
+}

@@ -1,6 +1,8 @@
 //! Backends: the leaves of the stack. Each implements [`crate::Port`].
 
 pub mod afpacket;
+#[cfg(feature = "afxdp")]
+pub mod afxdp;
 pub mod impair;
 pub mod impair_model;
 pub mod pcap;
