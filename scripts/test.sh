@@ -10,3 +10,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo clippy --workspace --all-targets -q --features "$FEATURES" -- -D warnings
 cargo test --workspace --features "$FEATURES"
+# The server interop tests once more, unchanged, with the servers on AF_XDP.
+APPS_TEST_BACKEND=afxdp cargo test -p apps --features afxdp \
+    --test web_interop --test dns_interop --test tcp_interop

@@ -167,7 +167,7 @@ impl Dns {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", ns.name()])
             .arg(env!("CARGO_BIN_EXE_dns"))
-            .args(["--backend", "afpacket", "--iface", &ours])
+            .args(["--backend", &tests::interop_backend(), "--iface", &ours])
             .args(["--addr", &format!("{ip}/24")]);
         for z in zones {
             cmd.arg("--zone").arg(zone_path(z));

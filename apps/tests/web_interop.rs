@@ -320,7 +320,7 @@ impl Web {
             Command::new("ip")
                 .args(["netns", "exec", ns.name()])
                 .arg(env!("CARGO_BIN_EXE_web"))
-                .args(["--backend", "afpacket", "--iface", &ours])
+                .args(["--backend", &tests::interop_backend(), "--iface", &ours])
                 .args(["--addr", &format!("{ip}/24")])
                 .arg("--root")
                 .arg(site.root())

@@ -7,3 +7,10 @@
 pub mod cli;
 pub mod conformance;
 pub mod netns;
+
+/// The backend the server-level interop tests (apps' `web_interop`, `dns_interop`,
+/// `tcp_interop`) run their servers on: `APPS_TEST_BACKEND` (e.g. `afxdp`, for a build
+/// with that feature), `afpacket` when unset. The tests themselves do not change.
+pub fn interop_backend() -> String {
+    std::env::var("APPS_TEST_BACKEND").unwrap_or_else(|_| "afpacket".into())
+}
