@@ -2,7 +2,7 @@
 # Install what the project needs on a fresh Debian 12 machine (as root; idempotent).
 # Rust itself comes from rustup and is expected on PATH.
 set -euo pipefail
-PKGS=(iproute2 ethtool iputils-ping iputils-arping netsniff-ng procps curl python3 wrk bind9-dnsutils tshark dnsperf)
+PKGS=(iproute2 ethtool iputils-ping iputils-arping netsniff-ng procps curl python3 wrk bind9-dnsutils tshark dnsperf libdpdk-dev pkg-config libclang-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,8 +8,12 @@ use clap::{Args, ValueEnum};
 use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
 #[cfg(feature = "afxdp")]
 use nmio::backend::afxdp::{AfXdpConfig, AfXdpPort, XdpMode};
+#[cfg(feature = "dpdk")]
+use nmio::backend::dpdk::{DpdkConfig, DpdkPort};
 use nmio::backend::impair::{ImpairConfig, ImpairedPort};
 use nmio::backend::impair_model::Impairments;
+#[cfg(feature = "netmap")]
+use nmio::backend::netmap::{NetmapConfig, NetmapPort};
 use nmio::backend::pcap::PcapPort;
 use nmio::backend::pipe::{self, PipeConfig, PipePort};
 use nmio::backend::tap::{TapConfig, TapPort};
@@ -29,6 +33,17 @@ pub enum BackendKind {
     /// queue to it (needs root; built with the `afxdp` feature).
     #[cfg(feature = "afxdp")]
     Afxdp,
+    /// netmap on queue `--queue` of `--iface` (needs the netmap kernel module, which this
+    /// project's machines cannot load: built and tested against an in-memory ring only;
+    /// built with the `netmap` feature).
+    #[cfg(feature = "netmap")]
+    Netmap,
+    /// A DPDK ethdev: `--iface` is a device the EAL knows (`net_ring0` from `--eal
+    /// "--vdev=..."`, a PCI address, a port number), device arguments to hot-plug
+    /// (`net_tap0,iface=dtap0`), or a kernel interface name, opened through DPDK's
+    /// `net_af_packet` driver (needs root; built with the `dpdk` feature).
+    #[cfg(feature = "dpdk")]
+    Dpdk,
 }
 
 impl BackendKind {
@@ -40,6 +55,10 @@ impl BackendKind {
             BackendKind::Tap => "tap",
             #[cfg(feature = "afxdp")]
             BackendKind::Afxdp => "afxdp",
+            #[cfg(feature = "netmap")]
+            BackendKind::Netmap => "netmap",
+            #[cfg(feature = "dpdk")]
+            BackendKind::Dpdk => "dpdk",
         }
     }
 }
@@ -50,7 +69,8 @@ pub struct BackendArgs {
     /// Packet I/O backend.
     #[arg(long, value_enum, default_value = "pipe")]
     pub backend: BackendKind,
-    /// Network interface (afpacket, afxdp) or TAP device name (tap).
+    /// Network interface (afpacket, afxdp, netmap), TAP device name (tap), or a DPDK
+    /// device or interface (dpdk).
     #[arg(long, default_value = "")]
     pub iface: String,
     /// AF_PACKET fanout group id (the RSS stand-in when several processes share a NIC).
@@ -78,8 +98,8 @@ pub struct BackendArgs {
     #[cfg(feature = "afxdp")]
     #[arg(long, default_value = "auto")]
     pub xdp_mode: XdpMode,
-    /// AF_XDP: the device queue to serve (the XDP program steers only that queue to us).
-    #[cfg(feature = "afxdp")]
+    /// AF_XDP and netmap: the device queue to serve (AF_XDP's program steers only that
+    /// queue to us; netmap opens that ring pair).
     #[arg(long, default_value_t = 0)]
     pub queue: u16,
     /// AF_XDP: RX ring entries, also the fill ring's and the RX frames (a power of two).
@@ -103,6 +123,11 @@ pub struct BackendArgs {
     #[cfg(feature = "afxdp")]
     #[arg(long)]
     pub hugepages: bool,
+    /// DPDK: EAL arguments, space-separated (default: no huge pages, no PCI, one lcore,
+    /// for virtual devices; with huge pages use e.g. "--in-memory -l 0").
+    #[cfg(feature = "dpdk")]
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub eal: Option<String>,
     /// Impair this port's traffic in both directions with the `impair` wrapper, e.g.
     /// `loss=0.01` or `loss=0.05,reorder=0.25,dup=0.01` or `delay=20ms,jitter=5ms`
     /// (the kernel here has no netem).
@@ -183,6 +208,22 @@ where
         .map_err(|e| format!("--pcap: {e}"))?
         .on_error(move |e| eprintln!("--pcap {shown}: {e}; capture stopped, traffic goes on"));
     Ok(user.run(port, peer))
+}
+
+/// `--iface` for DPDK: a plain kernel interface name (no `,`, not a DPDK driver name or a
+/// port number) is opened through DPDK's `net_af_packet` driver; anything else goes to
+/// DPDK as given.
+#[cfg(feature = "dpdk")]
+fn dpdk_device(iface: &str) -> String {
+    let plain = !iface.contains(',')
+        && !iface.starts_with("net_")
+        && !iface.contains(':')
+        && iface.parse::<u16>().is_err();
+    if plain {
+        format!("net_af_packet_{iface},iface={iface}")
+    } else {
+        iface.to_string()
+    }
 }
 
 /// Something generic over the port type, run with the port the user chose.
@@ -276,6 +317,36 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Strin
                     "copy"
                 }
             );
+            run_wrapped(user, port, None, impair, pcap)
+        }
+        #[cfg(feature = "netmap")]
+        BackendKind::Netmap => {
+            need_iface("netmap")?;
+            let cfg = NetmapConfig {
+                queue_id: args.queue,
+                prepared_capacity: u32::try_from(args.prepared_frames)
+                    .map_err(|_| "--prepared-frames is too large for netmap".to_string())?,
+                ..NetmapConfig::new(args.iface.clone())
+            };
+            let port = NetmapPort::open(cfg).map_err(|e| e.to_string())?;
+            run_wrapped(user, port, None, impair, pcap)
+        }
+        #[cfg(feature = "dpdk")]
+        BackendKind::Dpdk => {
+            need_iface("dpdk")?;
+            let eal = match &args.eal {
+                Some(a) => a.split_whitespace().map(String::from).collect(),
+                None => DpdkConfig::virtual_eal_args(),
+            };
+            let device = dpdk_device(&args.iface);
+            let cfg = DpdkConfig {
+                tx_ring: u16::try_from(args.tx_ring)
+                    .map_err(|_| "--tx-ring is too large for dpdk".to_string())?,
+                prepared_capacity: args.prepared_frames,
+                ..DpdkConfig::new(device, eal)
+            };
+            let port = DpdkPort::open(cfg).map_err(|e| e.to_string())?;
+            eprintln!("dpdk: {} (port {})", port.device_name(), port.port_id());
             run_wrapped(user, port, None, impair, pcap)
         }
     }

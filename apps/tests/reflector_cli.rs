@@ -104,3 +104,17 @@ fn missing_privilege_is_one_line() {
         "permission denied",
     );
 }
+
+/// netmap's module cannot be loaded on this project's machines: the backend says so.
+#[cfg(feature = "netmap")]
+#[test]
+fn netmap_without_its_module_is_one_line() {
+    if std::path::Path::new("/dev/netmap").exists() {
+        eprintln!("netmap_without_its_module_is_one_line: SKIP: /dev/netmap exists here");
+        return;
+    }
+    one_error_line(
+        &reflector(&["--backend", "netmap", "--iface", "lo"]),
+        "netmap is not loaded: /dev/netmap missing",
+    );
+}

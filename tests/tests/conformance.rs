@@ -83,7 +83,13 @@ mod make {
     use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort, RxRingKind};
     #[cfg(feature = "afxdp")]
     use nmio::backend::afxdp::{AfXdpConfig, AfXdpPort, XdpMode};
+    #[cfg(feature = "dpdk")]
+    use nmio::backend::dpdk::{DpdkConfig, DpdkPort};
     use nmio::backend::impair::{ImpairConfig, ImpairedPort};
+    #[cfg(feature = "netmap")]
+    use nmio::backend::netmap::mem::{self as netmap_mem, MemConfig, MemNetmap, MemWire};
+    #[cfg(feature = "netmap")]
+    use nmio::backend::netmap::NetmapPort;
     use nmio::backend::pipe::{self, PipeConfig, PipePort};
     use nmio::backend::tap::{TapConfig, TapPort};
     use nmio::MonotonicClock;
@@ -201,6 +207,56 @@ mod make {
         xdp_pair("afxdp_native", &format!("n{tag}"), XdpMode::Native)
     }
 
+    /// DPDK ports of the suite: the EAL on `--no-huge` (one EAL serves every test of this
+    /// binary), small rings so the overflow check overflows them.
+    #[cfg(feature = "dpdk")]
+    fn dpdk_open(device: String) -> DpdkPort {
+        DpdkPort::open(DpdkConfig {
+            rx_ring: 256,
+            tx_desc: 256,
+            tx_ring: 256,
+            prepared_capacity: 64,
+            ..DpdkConfig::new(device.as_str(), DpdkConfig::virtual_eal_args())
+        })
+        .unwrap_or_else(|e| panic!("dpdk {device}: {e}"))
+    }
+
+    /// A DPDK port on `c0` of a veth pair through a `net_af_packet` device hot-plugged in
+    /// the test namespace and, as its peer, an AF_PACKET port on `c1`.
+    #[cfg(feature = "dpdk")]
+    pub fn dpdk(tag: &str) -> Option<(DpdkPort, AfPacketPort, NetNs)> {
+        if !require_root(&format!("conformance::dpdk::{tag}"), &["ip", "ethtool"]) {
+            return None;
+        }
+        let ns = NetNs::new(&format!("cd{tag}")).expect("namespace");
+        ns.veth_pair("c0", "c1").expect("veth");
+        let _in = ns.enter().expect("enter");
+        let a = dpdk_open(format!("net_af_packet_{tag},iface=c0"));
+        let b = AfPacketPort::open(small("c1")).expect("afpacket on c1");
+        Some((a, b, ns))
+    }
+
+    /// A DPDK port on a TAP device `ct0` that its `net_tap` driver creates and, as its
+    /// peer, an AF_PACKET port on the TAP's kernel side.
+    #[cfg(feature = "dpdk")]
+    pub fn dpdk_tap(tag: &str) -> Option<(DpdkPort, AfPacketPort, NetNs)> {
+        if !require_root(&format!("conformance::dpdk_tap::{tag}"), &["ip", "ethtool"]) {
+            return None;
+        }
+        let ns = NetNs::new(&format!("cdt{tag}")).expect("namespace");
+        let _in = ns.enter().expect("enter");
+        let a = dpdk_open(format!("net_tap_{tag},iface=ct0"));
+        let b = AfPacketPort::open(small("ct0")).expect("afpacket on ct0");
+        Some((a, b, ns))
+    }
+
+    /// Two in-memory netmap ports wired back to back: netmap's kernel module cannot be
+    /// loaded here (see nmio/src/backend/netmap/mod.rs).
+    #[cfg(feature = "netmap")]
+    pub fn netmap(_tag: &str) -> Option<(NetmapPort<MemNetmap>, NetmapPort<MemNetmap>, MemWire)> {
+        Some(netmap_mem::pair(MemConfig::default()).expect("in-memory netmap pair"))
+    }
+
     pub fn pipe(_tag: &str) -> Option<(PipePort, PipePort, VirtualClock)> {
         let clock = VirtualClock::new(Instant::ZERO);
         let (a, b) = pipe::pair(PipeConfig {
@@ -218,10 +274,18 @@ suite!(afpacket_v2, make::afpacket_v2, (true, true));
 suite!(impair, make::impair, (true, true));
 // The kernel's TAP queue overflows in the kernel, where the TAP port cannot see it.
 suite!(tap, make::tap, (true, false));
+// DPDK 22.11's net_af_packet and net_tap do not count the kernel's drops on their
+// sockets and queues: a DPDK receiver cannot see its ring overflow.
+#[cfg(feature = "dpdk")]
+suite!(dpdk, make::dpdk, (true, false));
+#[cfg(feature = "dpdk")]
+suite!(dpdk_tap, make::dpdk_tap, (true, false));
 #[cfg(feature = "afxdp")]
 suite!(afxdp_generic, make::afxdp_generic, (true, true));
 #[cfg(feature = "afxdp")]
 suite!(afxdp_native, make::afxdp_native, (true, true));
+#[cfg(feature = "netmap")]
+suite!(netmap, make::netmap, (true, true));
 
 /// What AF_XDP promises beyond the suite: pre-copy sends the UMEM frame itself, and the
 /// XDP program goes away with the port.

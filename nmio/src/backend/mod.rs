@@ -3,8 +3,12 @@
 pub mod afpacket;
 #[cfg(feature = "afxdp")]
 pub mod afxdp;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod impair;
 pub mod impair_model;
+#[cfg(feature = "netmap")]
+pub mod netmap;
 pub mod pcap;
 pub mod pipe;
 pub mod sink;
