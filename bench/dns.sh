@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Authoritative DNS over UDP: our `dns` server (afpacket backend) against NSD, on the same
-# veth end and the same pinned CPU, driven by dnsperf from another namespace on the other CPU.
+# Authoritative DNS over UDP: our `dns` server (once per backend: afpacket, afxdp) against
+# NSD, on the same veth end and the same pinned CPU, driven by dnsperf from another namespace
+# on the other CPU.
 #
 #   sudo bench/dns.sh                       # DUR=10 s per run, zones of 1 and 10,000 names
 #   sudo DUR=5 NAMES="10000" bench/dns.sh
+#   sudo BACKENDS=afxdp XDP_MODE=generic MODES=pre-copy bench/dns.sh
 #
 # Layout: namespaces dbc-* (client, 10.94.0.1/24 on dc) and dbs-* (server end ds). NSD gets
 # 10.94.0.2 on ds (its own nsd.conf in a temp dir: one server process, no chroot, no
 # database, response rate limiting off with `rrl-ratelimit: 0`, `minimal-responses: yes` so
 # both servers send the same answer section only), run in the foreground (`nsd -d`). Our
-# server runs on ds with no kernel address as 10.94.0.3, once per `--mode` when the binary
-# has that option (pre-copy, then memcpy), else once. Both servers are pinned to CPU 1,
-# dnsperf to CPU 0, and load the same generated zone: `bench.test.` with SOA, NS and glue,
-# plus either `www` or `h0`..`h<N-1>` A records. dnsperf asks `www.bench.test A`, or every
-# name of the zone once per pass in a fixed shuffled order. Each server must answer a probe
-# (dig) before it is measured, or the script stops with an error.
+# server runs on ds with no kernel address as 10.94.0.3, once per backend in BACKENDS
+# (default "afpacket afxdp": AF_PACKET with its default V3 ring; AF_XDP on queue 0 of ds in
+# copy mode, veth having no zero-copy, with its XDP program in XDP_MODE: native, the
+# default, veth's own XDP hook, or generic, after the skb is built, or auto) and, for each,
+# once per `--mode` when the binary has that option (pre-copy, then memcpy), else once.
+# Both servers are pinned to CPU 1, dnsperf to CPU 0, and load the same generated zone:
+# `bench.test.` with SOA, NS and glue, plus either `www` or `h0`..`h<N-1>` A records.
+# dnsperf asks `www.bench.test A`, or every name of the zone once per pass in a fixed
+# shuffled order. Each server must answer a probe (dig) before it is measured, or the script
+# stops with an error.
 #
 # Reported per run: queries/s and lost queries (dnsperf's figures); server-process
 # CPU-seconds per million answered queries (the scheduler's run time of the server's pid
@@ -42,16 +48,28 @@ TIMEOUT=${TIMEOUT:-1}
 # busy (it may be shared with builds); a run during which more than NOISY % of a CPU went to
 # other processes is done once more (the quieter of the two is kept; on a quiet machine this
 # "other load" is 5-10 %: interrupts and kernel threads). Waits and repeats stop once the
-# script has spent BUDGET seconds, which bounds the whole run to about BUDGET + 100 s.
+# script has spent BUDGET seconds, which bounds the whole run to about BUDGET s plus
+# DUR + 3 s per row (5 rows per zone with the defaults: NSD, 2 backends x 2 modes).
 QUIET=${QUIET:-10}
 NOISY=${NOISY:-20}
 QUIET_WAIT=${QUIET_WAIT:-15}
 BUDGET=${BUDGET:-140}
 # Extra options for our server, e.g. DNS_ARGS="--rx-ring v2" or "--prepared-frames 65536".
 DNS_ARGS=${DNS_ARGS:-}
+BACKENDS=${BACKENDS:-"afpacket afxdp"}
+XDP_MODE=${XDP_MODE:-native}
 ME="bench/dns.sh"
 DNSPERF_ARGS=(-l "$DUR" -c "$CLIENTS" -q "$INFLIGHT" -t "$TIMEOUT")
-[ "$(id -u)" = 0 ] || { echo "$ME: needs root (network namespaces, AF_PACKET)"; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "$ME: needs root (network namespaces, AF_PACKET, AF_XDP)"; exit 1; }
+features=()
+for backend in $BACKENDS; do
+    case $backend in
+        afpacket) ;;
+        afxdp) features=(--features afxdp) ;;
+        *) echo "$ME: unknown backend '$backend' in BACKENDS (afpacket, afxdp)"; exit 1 ;;
+    esac
+done
+case $XDP_MODE in native | generic | auto) ;; *) echo "$ME: XDP_MODE must be native, generic or auto"; exit 1 ;; esac
 for tool in taskset ethtool awk; do
     command -v "$tool" >/dev/null || { echo "$ME: needs $tool"; exit 1; }
 done
@@ -64,7 +82,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 NSD=$(command -v nsd)
-cargo build --release -q -p apps --bin dns
+cargo build --release -q -p apps "${features[@]}" --bin dns
 BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release/dns")
 if "$BIN" --help | grep -q -- '--mode'; then
     MODES=${MODES:-"pre-copy memcpy"}
@@ -72,17 +90,26 @@ else
     MODES=-
 fi
 echo "command: DUR=$DUR NAMES=\"$NAMES\" CLIENTS=$CLIENTS INFLIGHT=$INFLIGHT TIMEOUT=$TIMEOUT" \
-    "QUIET=$QUIET QUIET_WAIT=$QUIET_WAIT NOISY=$NOISY BUDGET=$BUDGET${MODES:+ MODES=\"$MODES\"}${DNS_ARGS:+ DNS_ARGS=\"$DNS_ARGS\"} $ME"
+    "QUIET=$QUIET QUIET_WAIT=$QUIET_WAIT NOISY=$NOISY BUDGET=$BUDGET BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE" \
+    "${MODES:+MODES=\"$MODES\" }${DNS_ARGS:+DNS_ARGS=\"$DNS_ARGS\" }$ME"
 echo "client: taskset -c 0 ip netns exec CLIENT dnsperf -s ADDR -d QUERYFILE ${DNSPERF_ARGS[*]}"
 echo "nsd:    taskset -c 1 ip netns exec SERVER nsd -d -c nsd.conf   ($("$NSD" -v 2>&1 | head -1)," \
     "server-count 1, rrl-ratelimit 0, minimal-responses yes)"
-if [ "$MODES" = - ]; then
-    echo "ours:   taskset -c 1 ip netns exec SERVER dns --backend afpacket --iface ds" \
-        "--addr 10.94.0.3/24 --zone ZONEFILE --quiet${DNS_ARGS:+ $DNS_ARGS}   (this build has no --mode)"
-else
-    echo "ours:   taskset -c 1 ip netns exec SERVER dns --backend afpacket --iface ds" \
-        "--addr 10.94.0.3/24 --zone ZONEFILE --quiet --mode MODE${DNS_ARGS:+ $DNS_ARGS}   (MODE: $MODES)"
-fi
+# backend_args BACKEND -> the backend's options, one a line
+backend_args() {
+    printf '%s\n' --backend "$1" --iface ds
+    if [ "$1" = afxdp ]; then printf '%s\n' --xdp-mode "$XDP_MODE"; fi
+}
+for backend in $BACKENDS; do
+    ba=$(backend_args "$backend" | tr '\n' ' ')
+    if [ "$MODES" = - ]; then
+        echo "ours:   taskset -c 1 ip netns exec SERVER dns $ba--addr 10.94.0.3/24" \
+            "--zone ZONEFILE --quiet${DNS_ARGS:+ $DNS_ARGS}   (this build has no --mode)"
+    else
+        echo "ours:   taskset -c 1 ip netns exec SERVER dns $ba--addr 10.94.0.3/24" \
+            "--zone ZONEFILE --quiet --mode MODE${DNS_ARGS:+ $DNS_ARGS}   (MODE: $MODES)"
+    fi
+done
 C=dbc-$$
 S=dbs-$$
 ROOT=/tmp/dnsbench-$$
@@ -151,6 +178,7 @@ for n in $NAMES; do
         for (i = 0; i < n; i++) printf "h%d.bench.test A\n", a[i]
     }' >"$ROOT/queries-$n"
 done
+backend_label() { if [ "$1" = afxdp ]; then echo "afxdp $XDP_MODE "; else echo "$1 "; fi; }
 zone_label() { if [ "$1" = 1 ]; then echo "1 name"; else echo "$1 names"; fi; }
 probe_name() { if [ "$1" = 1 ]; then echo www.bench.test; else echo "h$(($1 - 1)).bench.test"; fi; }
 
@@ -322,34 +350,41 @@ for n in $NAMES; do
     ROWS+=("$n nsd")
     stop_tree "$SPID"; SPID=
     ip -n "$S" addr flush dev ds
-    # Ours, once per mode.
-    for mode in $MODES; do
-        args=(--backend afpacket --iface ds --addr 10.94.0.3/24 --zone "$zf" --quiet)
-        [ "$mode" = - ] || args+=(--mode "$mode")
-        # shellcheck disable=SC2206
-        args+=($DNS_ARGS)
-        log=$ROOT/ours-$n-$mode.log
-        taskset -c 1 ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
-        SPID=$!
-        if ! SIZE[ours-$mode-$n]=$(probe 10.94.0.3 "$name" "$SPID"); then
-            cat "$log" >&2
-            die "our server (--mode $mode) at 10.94.0.3 did not answer $name A ($(zone_label "$n"))"
-        fi
-        echo "$ME: ours ${mode#-}, $(zone_label "$n")" >&2
-        R[ours-$mode-$n]=$(run "$SPID" 10.94.0.3 "$qf")
-        ROWS+=("$n ours-$mode")
-        stop_tree "$SPID"; SPID=
-        # Its final counters: answers prepared and sent, queries dropped.
-        awk -v who="ours $mode, $(zone_label "$n")" '
-            /prepared answers/ { sub(/.*zones?, /, ""); prep = $0 }
-            /^dns: DnsStats/ {
-                gsub(/[{},]/, "")
-                for (i = 3; i < NF; i += 2) v[$i] = $(i + 1)
-            }
-            END {
-                printf "  %s: %s; answered %d (%d from prepared frames), dropped %d\n", who, prep,
-                    v["noerror:"] + v["nxdomain:"], v["prepared:"], v["dropped:"]
-            }' "$log" >>"$ROOT/counters"
+    # Ours, once per backend and mode.
+    for backend in $BACKENDS; do
+        for mode in $MODES; do
+            mapfile -t args < <(backend_args "$backend")
+            args+=(--addr 10.94.0.3/24 --zone "$zf" --quiet)
+            [ "$mode" = - ] || args+=(--mode "$mode")
+            # shellcheck disable=SC2206
+            args+=($DNS_ARGS)
+            key=ours-$backend-$mode
+            who="ours $(backend_label "$backend")${mode#-}"
+            who=${who% }
+            log=$ROOT/$key-$n.log
+            taskset -c 1 ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
+            SPID=$!
+            if ! SIZE[$key-$n]=$(probe 10.94.0.3 "$name" "$SPID"); then
+                cat "$log" >&2
+                die "our server ($backend, --mode $mode) at 10.94.0.3 did not answer $name A ($(zone_label "$n"))"
+            fi
+            echo "$ME: $who, $(zone_label "$n")" >&2
+            R[$key-$n]=$(run "$SPID" 10.94.0.3 "$qf")
+            ROWS+=("$n $key")
+            stop_tree "$SPID"; SPID=
+            # Its final counters: answers prepared and sent, queries dropped.
+            awk -v who="$who, $(zone_label "$n")" '
+                /^afxdp: / { bound = " [" $0 "]" }
+                /prepared answers/ { sub(/.*zones?, /, ""); prep = $0 }
+                /^dns: DnsStats/ {
+                    gsub(/[{},]/, "")
+                    for (i = 3; i < NF; i += 2) v[$i] = $(i + 1)
+                }
+                END {
+                    printf "  %s: %s; answered %d (%d from prepared frames), dropped %d%s\n", who, prep,
+                        v["noerror:"] + v["nxdomain:"], v["prepared:"], v["dropped:"], bound
+                }' "$log" >>"$ROOT/counters"
+        done
     done
 done
 
@@ -358,11 +393,14 @@ printf '| zone | server | answer B | queries/s | lost | server CPU-s / 1M q | ma
 printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for row in "${ROWS[@]}"; do
     read -r n who <<<"$row"
-    case $who in
-        nsd) label=NSD ;;
-        ours--) label=ours ;;
-        *) label="ours ${who#ours-}" ;;
-    esac
+    if [ "$who" = nsd ]; then
+        label=NSD
+    else
+        b=${who#ours-}
+        m=${b#*-}
+        label="ours $(backend_label "${b%%-*}")${m#-}"
+        label=${label% }
+    fi
     awk -v o="${R[$who-$n]}" -v r="${R[nsd-$n]}" -v who="$who" -v label="$label" -v zl="$(zone_label "$n")" \
         -v sz="${SIZE[$who-$n]}" '
         function ratio(x, y) { return x > 0 && y > 0 ? sprintf("%.2f", x / y) : "n/a" }

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Static web serving: our `web` server (afpacket backend) against nginx, on the same veth end
-# and the same pinned CPU, driven by wrk from another namespace on the other CPU.
+# Static web serving: our `web` server (once per backend: afpacket, afxdp) against nginx, on
+# the same veth end and the same pinned CPU, driven by wrk from another namespace on the
+# other CPU.
 #
 #   sudo bench/web.sh                 # DUR=10 s per run, CONN=64 connections
 #   sudo DUR=5 SIZES="1024" bench/web.sh
+#   sudo BACKENDS=afxdp XDP_MODE=generic bench/web.sh
 #
 # Layout: namespaces wbc-* (client, 10.93.0.1/24 on wc) and wbs-* (server end ws). nginx
 # gets 10.93.0.2 on ws (one process: master_process off, sendfile on, access_log off,
 # files on a tmpfs), run twice per case, with tcp_nopush on and off (Debian's default `on`
 # stalls 16 KiB replies by ~4 ms on veth), keeping its better figure. Our server runs on ws
-# with no kernel address as 10.93.0.3, `--mode pre-copy` (MODE=memcpy to change). Both
+# with no kernel address as 10.93.0.3, `--mode pre-copy` (MODE=memcpy to change), once per
+# backend in BACKENDS (default "afpacket afxdp"): afpacket with its V2 receive ring, afxdp on
+# queue 0 of ws in copy mode (veth has no zero-copy) with its XDP program in XDP_MODE
+# (native, the default: veth's own XDP hook; generic: after the skb is built; auto). Our
+# server must answer a probe (curl) before it is measured, or the script stops. Both
 # servers are pinned to CPU 1, wrk (-t1) to CPU 0. Each file size is measured in keep-alive
 # mode and with a new connection per request (`Connection: close`).
 #
@@ -24,29 +30,44 @@ DUR=${DUR:-10}
 CONN=${CONN:-64}
 SIZES=${SIZES:-"64 1024 16384 262144"}
 MODE=${MODE:-pre-copy}
+BACKENDS=${BACKENDS:-"afpacket afxdp"}
+XDP_MODE=${XDP_MODE:-native}
 # Extra options for our server, e.g. WEB_ARGS="--rx-ring v3" (its default is v2: per-frame
 # wake-ups, the latency mode, which request/response traffic needs).
 WEB_ARGS=${WEB_ARGS:-}
-[ "$(id -u)" = 0 ] || { echo "bench/web.sh: needs root (network namespaces, AF_PACKET)"; exit 1; }
-command -v wrk >/dev/null || { echo "bench/web.sh: needs wrk (apt-get install wrk)"; exit 1; }
+ME=bench/web.sh
+die() { echo "$ME: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, AF_PACKET, AF_XDP)"
+command -v wrk >/dev/null || die "needs wrk (apt-get install wrk)"
+command -v curl >/dev/null || die "needs curl (apt-get install curl)"
+features=()
+for backend in $BACKENDS; do
+    case $backend in
+        afpacket) ;;
+        afxdp) features=(--features afxdp) ;;
+        *) die "unknown backend '$backend' in BACKENDS (afpacket, afxdp)" ;;
+    esac
+done
+case $XDP_MODE in native | generic | auto) ;; *) die "XDP_MODE must be native, generic or auto" ;; esac
 if ! command -v nginx >/dev/null; then
     echo "bench/web.sh: installing nginx-light" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
 fi
-cargo build --release -q -p apps --bin web
+cargo build --release -q -p apps "${features[@]}" --bin web
 BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release/web")
 C=wbc-$$
 S=wbs-$$
 ROOT=/tmp/webbench-$$
 TCK=$(getconf CLK_TCK)
 cleanup() {
-    [ -n "${SPID:-}" ] && kill "$SPID" 2>/dev/null || true
+    if [ -n "${SPID:-}" ]; then kill "$SPID" 2>/dev/null || true; fi
     ip netns del "$C" 2>/dev/null || true
     ip netns del "$S" 2>/dev/null || true
     umount "$ROOT" 2>/dev/null || true
     rm -rf "$ROOT"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$ROOT"
 mount -t tmpfs -o size=64m tmpfs "$ROOT"
 mkdir -p "$ROOT/www" "$ROOT/nginx"
@@ -57,11 +78,11 @@ ip netns add "$C"
 ip netns add "$S"
 ip -n "$C" link add wc type veth peer name ws netns "$S"
 for ns_dev in "$C wc" "$S ws"; do
-    set -- $ns_dev
-    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$1" link set "$2" up
-    ip -n "$1" link set lo up
-    ip netns exec "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    read -r ns dev <<<"$ns_dev"
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$ns" link set "$dev" up
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" ethtool -K "$dev" tx off tso off gso off gro off >/dev/null 2>&1 || true
 done
 ip -n "$C" addr add 10.93.0.1/24 dev wc
 ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
@@ -132,6 +153,16 @@ measure() {
         }'
 }
 
+# probe PID URL: wait (at most ~10 s) until URL answers 200; fails if PID is gone.
+probe() {
+    for _ in $(seq 40); do
+        kill -0 "$1" 2>/dev/null || return 1
+        [ "$(ip netns exec "$C" curl -s -o /dev/null -m 1 -w '%{http_code}' "$2" || true)" = 200 ] && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
 declare -A R
 for close in 0 1; do
     kind=$([ "$close" = 1 ] && echo "new conn" || echo "keep-alive")
@@ -150,18 +181,28 @@ for close in 0 1; do
         kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
     done
     ip -n "$S" addr flush dev ws
-    # Ours.
-    taskset -c 1 ip netns exec "$S" "$BIN" --backend afpacket --iface ws --addr 10.93.0.3/24 \
-        --root "$ROOT/www" --mode "$MODE" $WEB_ARGS --quiet >/dev/null 2>&1 &
-    SPID=$!
-    sleep 1
-    for size in $SIZES; do
-        R[web-$close-$size]=$(measure "$SPID" "http://10.93.0.3/$size" "$close")
+    # Ours, once per backend.
+    for backend in $BACKENDS; do
+        args=(--backend "$backend" --iface ws --addr 10.93.0.3/24 --root "$ROOT/www" --mode "$MODE")
+        [ "$backend" = afxdp ] && args+=(--xdp-mode "$XDP_MODE")
+        # shellcheck disable=SC2206
+        args+=($WEB_ARGS --quiet)
+        log=$ROOT/nginx/web-$backend-$close.log
+        taskset -c 1 ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
+        SPID=$!
+        probe "$SPID" "http://10.93.0.3/${SIZES%% *}" || { cat "$log" >&2; die "our server ($backend) at 10.93.0.3 did not answer"; }
+        if [ "$backend" = afxdp ] && [ "$close" = 0 ]; then grep '^afxdp: ' "$log" >>"$ROOT/nginx/notes" || true; fi
+        for size in $SIZES; do
+            R[web-$backend-$close-$size]=$(measure "$SPID" "http://10.93.0.3/$size" "$close")
+        done
+        kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
     done
-    kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
 done
 
+label() { if [ "$1" = afxdp ]; then echo "web (afxdp $XDP_MODE)"; else echo "web ($1)"; fi; }
+echo "command: DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
 echo "wrk -t1 -c$CONN -d${DUR}s; servers pinned to CPU 1, wrk to CPU 0; ours: --mode $MODE $WEB_ARGS"
+[ -s "$ROOT/nginx/notes" ] && cat "$ROOT/nginx/notes"
 printf '| size | connections | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | wrk |\n'
 printf '|---:|---|---|---:|---:|---:|---|\n'
 for close in 0 1; do
@@ -169,19 +210,24 @@ for close in 0 1; do
     for size in $SIZES; do
         read -r a b c d rest <<<"${R[nginx-$close-$size]}"
         printf '| %s B | %s | nginx %s | %s | %s | %s | %s |\n' "$size" "$kind" "${rest:-}" "$a" "$b" "$c" "$d"
-        read -r a b c d <<<"${R[web-$close-$size]}"
-        printf '| %s B | %s | web (afpacket) | %s | %s | %s | %s |\n' "$size" "$kind" "$a" "$b" "$c" "$d"
+        for backend in $BACKENDS; do
+            read -r a b c d <<<"${R[web-$backend-$close-$size]}"
+            printf '| %s B | %s | %s | %s | %s | %s | %s |\n' "$size" "$kind" "$(label "$backend")" "$a" "$b" "$c" "$d"
+        done
     done
 done
 echo
-printf '| size | connections | req/s ours/nginx | server CPU nginx/ours | machine CPU nginx/ours |\n|---:|---|---:|---:|---:|\n'
+printf '| size | connections | server | req/s ours/nginx | server CPU nginx/ours | machine CPU nginx/ours |\n|---:|---|---|---:|---:|---:|\n'
 for close in 0 1; do
     kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
     for size in $SIZES; do
         read -r na nb nc _ <<<"${R[nginx-$close-$size]}"
-        read -r wa wb wc _ <<<"${R[web-$close-$size]}"
-        awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" '
-            function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "n/a" }
-            BEGIN { printf "| %s B | %s | %s | %s | %s |\n", s, k, r(wa, na), r(nb, wb), r(nc, wc) }'
+        for backend in $BACKENDS; do
+            read -r wa wb wc _ <<<"${R[web-$backend-$close-$size]}"
+            awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" \
+                -v who="$(label "$backend")" '
+                function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "n/a" }
+                BEGIN { printf "| %s B | %s | %s | %s | %s | %s |\n", s, k, who, r(wa, na), r(nb, wb), r(nc, wc) }'
+        done
     done
 done
