@@ -208,3 +208,33 @@ pub trait Port {
         self.split().1
     }
 }
+
+/// Implements [`Port`] for a port struct whose halves and capabilities are its fields `rx`,
+/// `tx` and `caps` (every backend and wrapper in this crate): `port_from_fields!(impl[P:
+/// Port] Wrapper<P> => RxHalf<P::Rx>, TxHalf<P::Tx>)`, with `impl[]` when not generic.
+macro_rules! port_from_fields {
+    (impl[$($gen:tt)*] $port:ty => $rx:ty, $tx:ty) => {
+        impl<$($gen)*> $crate::port::Port for $port {
+            type Rx = $rx;
+            type Tx = $tx;
+
+            #[inline]
+            fn split(&mut self) -> (&mut $rx, &mut $tx) {
+                (&mut self.rx, &mut self.tx)
+            }
+
+            fn halves(&self) -> (&$rx, &$tx) {
+                (&self.rx, &self.tx)
+            }
+
+            fn caps(&self) -> &$crate::port::Capabilities {
+                &self.caps
+            }
+
+            fn into_parts(self) -> ($rx, $tx, $crate::port::Capabilities) {
+                (self.rx, self.tx, self.caps)
+            }
+        }
+    };
+}
+pub(crate) use port_from_fields;

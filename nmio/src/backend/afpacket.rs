@@ -129,7 +129,7 @@
 
 use crate::backend::sys::{self, NEED_NET_ADMIN};
 use crate::error::check_ifname;
-use crate::port::{Capabilities, Port, RxFlags, RxMeta, RxQueue, TxQueue};
+use crate::port::{Capabilities, RxFlags, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{send_prepared_by_copy, PrepMode, PreparedId, PreparedPool};
 use crate::stats::PortStats;
 use crate::Error;
@@ -1529,27 +1529,7 @@ impl AfPacketPort {
     }
 }
 
-impl Port for AfPacketPort {
-    type Rx = AfPacketRx;
-    type Tx = AfPacketTx;
-
-    #[inline]
-    fn split(&mut self) -> (&mut AfPacketRx, &mut AfPacketTx) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&AfPacketRx, &AfPacketTx) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (AfPacketRx, AfPacketTx, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[] AfPacketPort => AfPacketRx, AfPacketTx);
 
 #[cfg(test)]
 mod tests {

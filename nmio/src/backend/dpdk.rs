@@ -101,7 +101,7 @@
 //! # Ok::<(), nmio::Error>(())
 //! ```
 
-use crate::port::{Capabilities, Port, RxFlags, RxMeta, RxQueue, TxQueue};
+use crate::port::{Capabilities, RxFlags, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{PrepMode, PreparedId};
 use crate::stats::PortStats;
 use crate::Error;
@@ -1217,26 +1217,7 @@ fn configure(dev: &mut Device, cfg: &DpdkConfig) -> Result<Setup, Error> {
     })
 }
 
-impl Port for DpdkPort {
-    type Rx = DpdkRx;
-    type Tx = DpdkTx;
-
-    fn split(&mut self) -> (&mut DpdkRx, &mut DpdkTx) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&DpdkRx, &DpdkTx) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (DpdkRx, DpdkTx, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[] DpdkPort => DpdkRx, DpdkTx);
 
 #[cfg(test)]
 mod tests {

@@ -427,26 +427,7 @@ impl<P: Port, C: Clock + Clone> ImpairedPort<P, C> {
     }
 }
 
-impl<P: Port, C: Clock> Port for ImpairedPort<P, C> {
-    type Rx = ImpairRx<P::Rx, C>;
-    type Tx = ImpairTx<P::Tx, C>;
-
-    fn split(&mut self) -> (&mut Self::Rx, &mut Self::Tx) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&Self::Rx, &Self::Tx) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (Self::Rx, Self::Tx, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[P: Port, C: Clock] ImpairedPort<P, C> => ImpairRx<P::Rx, C>, ImpairTx<P::Tx, C>);
 
 #[cfg(test)]
 mod tests {

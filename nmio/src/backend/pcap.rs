@@ -575,26 +575,7 @@ impl<P: Port> PcapPort<P> {
     }
 }
 
-impl<P: Port> Port for PcapPort<P> {
-    type Rx = PcapRx<P::Rx>;
-    type Tx = PcapTx<P::Tx>;
-
-    fn split(&mut self) -> (&mut Self::Rx, &mut Self::Tx) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&Self::Rx, &Self::Tx) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (Self::Rx, Self::Tx, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[P: Port] PcapPort<P> => PcapRx<P::Rx>, PcapTx<P::Tx>);
 
 #[cfg(test)]
 mod tests {

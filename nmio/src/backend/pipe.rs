@@ -23,7 +23,7 @@
 use super::impair_model::{flip_bit, ImpairStats, Impairer, Impairments};
 use crate::clock::{Clock, Instant, MonotonicClock, VirtualClock};
 use crate::prepared::{PrepMode, PreparedId, PreparedPool};
-use crate::{Capabilities, Error, Port, PortStats, RxMeta, RxQueue, TxQueue};
+use crate::{Capabilities, Error, PortStats, RxMeta, RxQueue, TxQueue};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -514,31 +514,12 @@ impl TxQueue for PipeTx {
     }
 }
 
-impl Port for PipePort {
-    type Rx = PipeRx;
-    type Tx = PipeTx;
-
-    #[inline]
-    fn split(&mut self) -> (&mut PipeRx, &mut PipeTx) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&PipeRx, &PipeTx) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (PipeRx, PipeTx, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[] PipePort => PipeRx, PipeTx);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Port;
 
     fn vpair(cfg: PipeConfig) -> (PipePort, PipePort, VirtualClock) {
         let clock = VirtualClock::new(Instant::ZERO);

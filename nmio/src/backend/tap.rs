@@ -49,7 +49,7 @@
 
 use super::sys::{self, NEED_NET_ADMIN};
 use crate::error::check_ifname;
-use crate::port::{Capabilities, Port, RxMeta, RxQueue, TxQueue};
+use crate::port::{Capabilities, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{self, PrepMode, PreparedId, PreparedPool};
 use crate::stats::PortStats;
 use crate::Error;
@@ -583,26 +583,7 @@ impl TxQueue for TapTx {
     }
 }
 
-impl Port for TapPort {
-    type Rx = TapRx;
-    type Tx = TapTx;
-
-    fn split(&mut self) -> (&mut TapRx, &mut TapTx) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&TapRx, &TapTx) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (TapRx, TapTx, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[] TapPort => TapRx, TapTx);
 
 #[cfg(test)]
 mod tests {

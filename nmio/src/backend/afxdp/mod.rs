@@ -114,7 +114,7 @@ use self::ring::{ConsRing, ProdRing};
 use self::uapi::*;
 use crate::backend::sys;
 use crate::error::check_ifname;
-use crate::port::{Capabilities, Port, RxMeta, RxQueue, TxQueue};
+use crate::port::{Capabilities, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{PrepMode, PreparedId};
 use crate::stats::PortStats;
 use crate::Error;
@@ -1113,27 +1113,7 @@ fn queue_counts(dev: &str) -> (u16, u16) {
     )
 }
 
-impl Port for AfXdpPort {
-    type Rx = AfXdpRx;
-    type Tx = AfXdpTx;
-
-    #[inline]
-    fn split(&mut self) -> (&mut AfXdpRx, &mut AfXdpTx) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&AfXdpRx, &AfXdpTx) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (AfXdpRx, AfXdpTx, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[] AfXdpPort => AfXdpRx, AfXdpTx);
 
 #[cfg(test)]
 mod tests {

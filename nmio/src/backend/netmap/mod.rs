@@ -101,7 +101,7 @@ pub use ring::{RingState, SlotState};
 
 use self::ring::Ring;
 use self::swap::SwapPool;
-use crate::port::{Capabilities, Port, RxMeta, RxQueue, TxQueue};
+use crate::port::{Capabilities, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{PrepMode, PreparedId};
 use crate::stats::PortStats;
 use crate::Error;
@@ -241,27 +241,7 @@ impl<M: NetmapMem> NetmapPort<M> {
     }
 }
 
-impl<M: NetmapMem> Port for NetmapPort<M> {
-    type Rx = NetmapRx<M>;
-    type Tx = NetmapTx<M>;
-
-    #[inline]
-    fn split(&mut self) -> (&mut NetmapRx<M>, &mut NetmapTx<M>) {
-        (&mut self.rx, &mut self.tx)
-    }
-
-    fn halves(&self) -> (&NetmapRx<M>, &NetmapTx<M>) {
-        (&self.rx, &self.tx)
-    }
-
-    fn caps(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn into_parts(self) -> (NetmapRx<M>, NetmapTx<M>, Capabilities) {
-        (self.rx, self.tx, self.caps)
-    }
-}
+crate::port::port_from_fields!(impl[M: NetmapMem] NetmapPort<M> => NetmapRx<M>, NetmapTx<M>);
 
 /// The receive half: the RX ring.
 pub struct NetmapRx<M: NetmapMem> {
