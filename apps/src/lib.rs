@@ -5,12 +5,12 @@
 //! * `udp-echo`: a UDP echo server on any backend.
 //! * `tcp-serve`, `tcp-fetch`: a TCP test server and client ([`tcp_test`]).
 //! * `web`: the static web server ([`web`]).
-//! * the authoritative DNS server's parts ([`dns`]; issue 7, in progress).
+//! * `dns`: the authoritative DNS server ([`dns`]).
 //!
-//! [`backend`] turns the common command-line options into an opened [`nmio::Port`];
-//! [`stack_cli`] holds the interface options and run plumbing the stack apps share.
+//! No code here names a backend: `nmio::select` turns the common command-line options
+//! into an opened [`nmio::Port`], and each app is generic over it; [`stack_cli`] holds
+//! the interface options and run plumbing the stack apps share.
 
-pub mod backend;
 pub mod dns;
 pub mod stack_cli;
 pub mod tcp_test;

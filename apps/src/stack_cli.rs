@@ -2,10 +2,10 @@
 //! (address, gateway, neighbour cache), run length and polling, one-line errors, and the
 //! signals that end a run.
 
-use crate::backend::{BackendArgs, BackendKind};
 use clap::{Args, Parser};
 use eth::wire::{Ipv4Addr, MacAddr};
 use eth::IfaceConfig;
+use nmio::select::BackendArgs;
 use nmio::LoopConfig;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -70,7 +70,7 @@ impl StackSettings {
     pub fn from_args(args: &StackArgs, backend: &BackendArgs) -> Result<StackSettings, String> {
         let addr = match (&args.addr, backend.backend) {
             (Some(a), _) => a.clone(),
-            (None, BackendKind::Pipe) => "192.0.2.2/24".to_string(),
+            (None, kind) if kind.in_process() => "192.0.2.2/24".to_string(),
             (None, kind) => {
                 return Err(format!(
                     "--backend {} needs --addr IP/PREFIX (an address the kernel does not use on that interface)",

@@ -49,6 +49,7 @@ pub mod error;
 pub mod event_loop;
 pub mod port;
 pub mod prepared;
+pub mod select;
 pub mod stats;
 pub mod timer;
 

@@ -222,12 +222,24 @@ fn kernel_pings_the_tap_port_and_gets_five_replies() {
     let ns_name = ns.name().to_string();
     {
         let _in = ns.enter().unwrap();
-        let mut port = TapPort::open(tap_cfg("tp0")).unwrap();
+        // The kernel's address comes from the port itself (`host_addr`), so the pings
+        // below also prove it was set with the right prefix.
+        let mut port = TapPort::open(TapConfig {
+            host_addr: Some(([10, 0, 0, 1], 24)),
+            ..tap_cfg("tp0")
+        })
+        .unwrap();
         assert!(port.created());
         let link = ns.exec(&["ip", "link", "show", "tp0"]).unwrap();
         assert!(link.contains(",UP"), "bring_up did not set IFF_UP: {link}");
-        ns.exec(&["ip", "addr", "add", KERNEL_CIDR, "dev", "tp0"])
+        let addr = ns
+            .exec(&["ip", "-4", "addr", "show", "dev", "tp0"])
             .unwrap();
+        assert!(addr.contains(&format!("inet {KERNEL_CIDR} ")), "{addr}");
+        let route = ns
+            .exec(&["ip", "-4", "route", "show", "dev", "tp0"])
+            .unwrap();
+        assert!(route.contains("10.0.0.0/24"), "no subnet route: {route}");
         let mac = port.caps().mac;
 
         let mut ping = Command::new("ip")

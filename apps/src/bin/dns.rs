@@ -22,7 +22,6 @@
 //! lengths (NXDOMAIN, wildcards, referrals below a cut), truncated answers and answers
 //! over a client's smaller EDNS size are always written into the slot.
 
-use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::dns::prepare::{prepare, Prepared};
 use apps::dns::rrl::Rrl;
 use apps::dns::server::DnsServer;
@@ -32,7 +31,7 @@ use apps::stack_cli::StackSettings;
 use apps::stack_cli::{install_signal_handlers, parse_or_exit, stop_flag, StackArgs};
 use clap::Parser;
 use eth::Stack;
-use nmio::backend::pipe::PipePort;
+use nmio::select::{open, BackendArgs, PortUser};
 use nmio::{Clock, EventLoop, MonotonicClock, Port, PrepMode};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -92,7 +91,7 @@ struct Settings {
 
 impl Settings {
     fn from_cli(cli: Cli) -> Result<Settings, String> {
-        if cli.backend.backend == BackendKind::Pipe {
+        if cli.backend.backend.in_process() {
             return Err(
                 "the pipe backend has no client to answer; use --backend afpacket or tap".into(),
             );
@@ -136,7 +135,11 @@ struct Run(Settings, Prepared);
 impl PortUser for Run {
     type Output = Result<(), String>;
 
-    fn run<P: Port + Send + 'static>(self, port: P, _peer: Option<PipePort>) -> Self::Output {
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        _peer: Option<Q>,
+    ) -> Self::Output {
         let Run(s, prepared) = self;
         let templates = prepared.template_count();
         let cfg = s.stack.iface_config_for(port.caps());
@@ -251,7 +254,7 @@ fn run(mut s: Settings) -> Result<(), String> {
         s.backend.prepared_frames = s.backend.prepared_frames.max(needed);
     }
     let backend = s.backend.clone();
-    open(&backend, Run(s, prepared))?
+    open(&backend, Run(s, prepared)).map_err(|e| e.to_string())?
 }
 
 fn main() {

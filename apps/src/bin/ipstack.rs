@@ -18,7 +18,6 @@
 //! ipstack --backend tap --iface tap0 --addr 10.0.0.2/24 --ping 10.0.0.1 --count 3
 //! ```
 
-use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::stack_cli::{
     install_signal_handlers, parse_or_exit, peer_addr, seconds, stop_flag, StackArgs, StackSettings,
 };
@@ -27,7 +26,7 @@ use eth::testing::{arp_reply, arp_request, drain, echo_request, inject, ipv4_fra
 use eth::testing::{parse_arp, parse_icmp};
 use eth::wire::{ArpOp, EthernetFrame, IcmpPacket, IcmpRepr, IpProtocol, Ipv4Addr, MacAddr};
 use eth::{NeighborState, SendStatus, Stack};
-use nmio::backend::pipe::PipePort;
+use nmio::select::{open, BackendArgs, PortUser};
 use nmio::{Clock, EventLoop, MonotonicClock, Port};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -81,7 +80,7 @@ impl Settings {
         if cli.ping == Some(stack.addr) {
             return Err(format!("--ping {} is the stack's own address", stack.addr));
         }
-        if cli.backend.backend == BackendKind::Pipe {
+        if cli.backend.backend.in_process() {
             peer_addr(stack.addr, stack.prefix_len)?;
         }
         Ok(Settings {
@@ -183,8 +182,8 @@ impl Pinger {
 
 /// The pipe demo's host on the other end of the wire: it resolves the stack with ARP,
 /// pings it, and answers the stack's ARP requests and pings for its own address.
-struct Peer {
-    port: PipePort,
+struct Peer<Q: Port> {
+    port: Q,
     mac: MacAddr,
     ip: Ipv4Addr,
     stack_ip: Ipv4Addr,
@@ -200,8 +199,8 @@ struct Peer {
     gave_up: Option<String>,
 }
 
-impl Peer {
-    fn new(mut port: PipePort, s: &Settings) -> Result<Peer, String> {
+impl<Q: Port> Peer<Q> {
+    fn new(mut port: Q, s: &Settings) -> Result<Peer<Q>, String> {
         let ip = peer_addr(s.stack.addr, s.stack.prefix_len)?;
         let mac = MacAddr(port.caps().mac);
         println!("peer {ip} ({mac}): who has {}?", s.stack.addr);
@@ -376,7 +375,11 @@ struct Run(Settings);
 impl PortUser for Run {
     type Output = Result<(), String>;
 
-    fn run<P: Port + Send + 'static>(self, port: P, peer: Option<PipePort>) -> Self::Output {
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        peer: Option<Q>,
+    ) -> Self::Output {
         let s = self.0;
         let cfg = s.stack.iface_config_for(port.caps());
         let mut stack = Stack::new(cfg, (), MonotonicClock.now()).map_err(|e| e.to_string())?;
@@ -445,7 +448,7 @@ impl PortUser for Run {
 fn run(s: Settings) -> Result<(), String> {
     install_signal_handlers("ipstack");
     let backend = s.backend.clone();
-    open(&backend, Run(s))?
+    open(&backend, Run(s)).map_err(|e| e.to_string())?
 }
 
 fn main() {

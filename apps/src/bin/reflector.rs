@@ -6,10 +6,9 @@
 //! --iface DEV` (or `tap`) it reflects what arrives on a real interface; `bench/reflector.sh`
 //! drives it with `trafgen` over a veth pair.
 
-use apps::backend::{open, BackendArgs, PortUser};
 use clap::{Parser, ValueEnum};
-use nmio::backend::pipe::PipePort;
 use nmio::event_loop::{Context, EventLoop, Handler, KickPolicy, LoopConfig, LoopStats};
+use nmio::select::{open, BackendArgs, PortUser};
 use nmio::{MonotonicClock, Port, RxMeta, RxQueue, TxQueue};
 use std::time::{Duration, Instant};
 
@@ -150,7 +149,7 @@ fn diff(a: &LoopStats, b: &LoopStats) -> LoopStats {
 /// The built-in traffic source of the pipe demo: keeps up to half the reflector's RX ring
 /// of 64-byte frames outstanding (a closed loop, so it measures the reflector rather than
 /// overrunning it), counting what comes back, until `stop`.
-fn generate(mut peer: PipePort, stop: Instant, window: u64) -> (u64, u64) {
+fn generate<Q: Port>(mut peer: Q, stop: Instant, window: u64) -> (u64, u64) {
     let (mut sent, mut back) = (0u64, 0u64);
     let mac = peer.caps().mac;
     let mut last_back = Instant::now();
@@ -185,7 +184,11 @@ fn generate(mut peer: PipePort, stop: Instant, window: u64) -> (u64, u64) {
 impl PortUser for Run {
     type Output = Result<(), String>;
 
-    fn run<P: Port + Send + 'static>(self, port: P, peer: Option<PipePort>) -> Self::Output {
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        peer: Option<Q>,
+    ) -> Self::Output {
         let cli = self.cli;
         let duration = cli
             .duration
@@ -279,7 +282,7 @@ impl PortUser for Run {
 fn main() {
     let cli = Cli::parse();
     let backend = cli.backend.clone();
-    match open(&backend, Run { cli }) {
+    match open(&backend, Run { cli }).map_err(|e| e.to_string()) {
         Ok(Ok(())) => {}
         Ok(Err(e)) | Err(e) => {
             eprintln!("reflector: {e}");

@@ -9,14 +9,13 @@
 //! Exit status 0 only if every fetch got status 200 and the whole body (Content-Length)
 //! on a normally closed connection.
 
-use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::stack_cli::{
     install_signal_handlers, parse_or_exit, stop_flag, StackArgs, StackSettings,
 };
 use apps::tcp_test::{run_fetches, Fetcher};
 use clap::Parser;
 use eth::Stack;
-use nmio::backend::pipe::PipePort;
+use nmio::select::{open, BackendArgs, PortUser};
 use nmio::{Clock, EventLoop, MonotonicClock, Port, PrepMode};
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -56,7 +55,11 @@ struct Run {
 impl PortUser for Run {
     type Output = Result<(), String>;
 
-    fn run<P: Port + Send + 'static>(self, port: P, _peer: Option<PipePort>) -> Self::Output {
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        _peer: Option<Q>,
+    ) -> Self::Output {
         let Run { cli, stack: s } = self;
         let cfg = s.iface_config_for(port.caps());
         let core = TcpCore::new(TcpConfig::for_mtu(cfg.mtu), MonotonicClock.now())
@@ -128,7 +131,7 @@ impl PortUser for Run {
 fn main() {
     let cli: Cli = parse_or_exit("tcp-fetch");
     let r = (|| {
-        if cli.backend.backend == BackendKind::Pipe {
+        if cli.backend.backend.in_process() {
             return Err(
                 "needs a real link (--backend afpacket or tap); the pipe demo is tcp-serve's"
                     .to_string(),
@@ -137,7 +140,7 @@ fn main() {
         let stack = StackSettings::from_args(&cli.stack, &cli.backend)?;
         install_signal_handlers("tcp-fetch");
         let backend: BackendArgs = cli.backend.clone();
-        open(&backend, Run { cli, stack })?
+        open(&backend, Run { cli, stack }).map_err(|e| e.to_string())?
     })();
     if let Err(e) = r {
         eprintln!("tcp-fetch: {e}");

@@ -11,14 +11,13 @@
 //! # then: curl -o /dev/null http://10.0.0.2/1048576
 //! ```
 
-use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::stack_cli::{
     install_signal_handlers, parse_or_exit, peer_addr, stop_flag, StackArgs, StackSettings,
 };
 use apps::tcp_test::{object, run_fetches, Fetcher, SendMode, Server};
 use clap::Parser;
 use eth::{IfaceConfig, Stack};
-use nmio::backend::pipe::PipePort;
+use nmio::select::{open, BackendArgs, PortUser};
 use nmio::{Clock, EventLoop, MonotonicClock, Port, PrepMode};
 use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
@@ -95,7 +94,7 @@ impl Settings {
             let frames: usize = sizes.iter().map(|s| (s + 200).div_ceil(seg) + 1).sum();
             cli.backend.prepared_frames = cli.backend.prepared_frames.max(frames + 64);
         }
-        if cli.backend.backend == BackendKind::Pipe {
+        if cli.backend.backend.in_process() {
             peer_addr(stack.addr, stack.prefix_len)?;
         }
         Ok(Settings {
@@ -112,14 +111,14 @@ impl Settings {
 }
 
 /// The built-in client's stack on the other end of the pipe.
-struct Peer {
+struct Peer<Q: Port> {
     stack: Stack<Tcp<Fetcher>>,
-    ev: EventLoop<PipePort, MonotonicClock>,
+    ev: EventLoop<Q, MonotonicClock>,
     addr: std::net::Ipv4Addr,
 }
 
-impl Peer {
-    fn new(port: PipePort, s: &Settings) -> Result<Peer, String> {
+impl<Q: Port> Peer<Q> {
+    fn new(port: Q, s: &Settings) -> Result<Peer<Q>, String> {
         let addr = peer_addr(s.stack.addr, s.stack.prefix_len)?;
         let mut cfg = IfaceConfig::for_port(port.caps(), addr, s.stack.prefix_len);
         cfg.arp.announcements = 0;
@@ -139,7 +138,11 @@ struct Run(Settings);
 impl PortUser for Run {
     type Output = Result<(), String>;
 
-    fn run<P: Port + Send + 'static>(self, port: P, peer: Option<PipePort>) -> Self::Output {
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        peer: Option<Q>,
+    ) -> Self::Output {
         let mut s = self.0;
         let cfg = s.stack.iface_config_for(port.caps());
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
@@ -239,7 +242,7 @@ impl PortUser for Run {
     }
 }
 
-fn report_demo(peer: &Peer, done: bool) -> Result<(), String> {
+fn report_demo<Q: Port>(peer: &Peer<Q>, done: bool) -> Result<(), String> {
     let mut bad = 0;
     for f in &peer.stack.upper().app().fetches {
         let size: usize = f.path[1..].parse().unwrap_or(usize::MAX);
@@ -269,7 +272,7 @@ fn report_demo(peer: &Peer, done: bool) -> Result<(), String> {
 fn run(s: Settings) -> Result<(), String> {
     install_signal_handlers("tcp-serve");
     let backend = s.backend.clone();
-    open(&backend, Run(s))?
+    open(&backend, Run(s)).map_err(|e| e.to_string())?
 }
 
 fn main() {

@@ -13,13 +13,12 @@
 //! # then, from the kernel's side: socat - UDP:10.0.0.2:7
 //! ```
 
-use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::stack_cli::{
     install_signal_handlers, parse_or_exit, peer_addr, stop_flag, StackArgs, StackSettings,
 };
 use clap::Parser;
 use eth::{IfaceConfig, SendStatus, Stack};
-use nmio::backend::pipe::PipePort;
+use nmio::select::{open, BackendArgs, PortUser};
 use nmio::{Clock, EventLoop, MonotonicClock, Port, TxQueue};
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -76,7 +75,7 @@ impl Settings {
         if cli.window == 0 {
             return Err("--window must be at least 1".into());
         }
-        if cli.backend.backend == BackendKind::Pipe {
+        if cli.backend.backend.in_process() {
             peer_addr(stack.addr, stack.prefix_len)?;
         }
         Ok(Settings {
@@ -246,13 +245,13 @@ impl UdpApp for Client {
 }
 
 /// The built-in client's own stack on the other end of the pipe.
-struct Peer {
+struct Peer<Q: Port> {
     stack: Stack<Udp<Client>>,
-    ev: EventLoop<PipePort, MonotonicClock>,
+    ev: EventLoop<Q, MonotonicClock>,
 }
 
-impl Peer {
-    fn new(port: PipePort, s: &Settings) -> Result<Peer, String> {
+impl<Q: Port> Peer<Q> {
+    fn new(port: Q, s: &Settings) -> Result<Peer<Q>, String> {
         let ip = peer_addr(s.stack.addr, s.stack.prefix_len)?;
         let mut cfg = IfaceConfig::for_port(port.caps(), ip, s.stack.prefix_len);
         cfg.arp.announcements = 0;
@@ -279,7 +278,11 @@ struct Run(Settings);
 impl PortUser for Run {
     type Output = Result<(), String>;
 
-    fn run<P: Port + Send + 'static>(self, port: P, peer: Option<PipePort>) -> Self::Output {
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        peer: Option<Q>,
+    ) -> Self::Output {
         let mut s = self.0;
         let cfg = s.stack.iface_config_for(port.caps());
         let mut udp = Udp::new(Echo::default());
@@ -354,7 +357,7 @@ impl PortUser for Run {
 fn run(s: Settings) -> Result<(), String> {
     install_signal_handlers("udp-echo");
     let backend = s.backend.clone();
-    open(&backend, Run(s))?
+    open(&backend, Run(s)).map_err(|e| e.to_string())?
 }
 
 fn main() {

@@ -19,7 +19,6 @@
 //! Files that change after start-up are not seen (restart to reload); symlinks that lead
 //! out of the root are not followed.
 
-use apps::backend::{open, BackendArgs, BackendKind, PortUser};
 use apps::stack_cli::StackSettings;
 use apps::stack_cli::{install_signal_handlers, parse_or_exit, stop_flag, StackArgs};
 use apps::web::response;
@@ -27,11 +26,9 @@ use apps::web::server::{Responses, WebConfig, WebServer};
 use apps::web::site::Site;
 use clap::Parser;
 use eth::Stack;
-use nmio::backend::afpacket::RxRingKind;
-use nmio::backend::pipe::PipePort;
+use nmio::select::{open, BackendArgs, PortUser};
 use nmio::{Clock, EventLoop, MonotonicClock, Port, PrepMode};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use tcpip::{Tcp, TcpConfig, TcpCore};
@@ -71,10 +68,6 @@ struct Cli {
     /// previous response) before it is dropped.
     #[arg(long, default_value_t = 30)]
     header_timeout: u64,
-    /// With the tap backend: give the kernel's side of the TAP this address and bring it
-    /// up (the no-argument default uses 10.77.0.1/24 on web0).
-    #[arg(long, value_name = "CIDR")]
-    kernel_addr: Option<String>,
 }
 
 struct Settings {
@@ -85,32 +78,31 @@ struct Settings {
     mode: PrepMode,
     seg_size: u16,
     web: WebConfig,
-    kernel_addr: Option<String>,
 }
 
 impl Settings {
     fn from_cli(mut cli: Cli, demo: bool) -> Result<Settings, String> {
         if demo {
-            cli.backend.backend = BackendKind::Tap;
-            cli.backend.iface = DEMO_IFACE.into();
+            cli.backend = BackendArgs::host_link(DEMO_IFACE, DEMO_KERNEL_ADDR);
             cli.stack.addr = Some(DEMO_ADDR.into());
-            cli.kernel_addr = Some(DEMO_KERNEL_ADDR.into());
         }
-        if cli.backend.backend == BackendKind::Pipe {
+        // Request and response: latency-bound (on AF_PACKET the per-frame V2 ring unless
+        // --rx-ring says otherwise: the V3 block ring holds a request up to its retire
+        // timeout; bench/web.sh measured keep-alive 1 KiB at 63k req/s with V3, 208k
+        // with V2).
+        cli.backend.favour_latency();
+        if cli.backend.backend.in_process() {
             return Err(
                 "the pipe backend has no client to serve; use --backend tap or afpacket \
                  (with no arguments: a TAP device web0 at 10.77.0.2)"
                     .into(),
             );
         }
-        if cli.backend.backend != BackendKind::Pipe && !is_root() {
+        if cli.backend.backend.needs_root() && !is_root() {
             return Err(format!(
                 "needs root (CAP_NET_ADMIN and CAP_NET_RAW) to open the {} backend; run it with sudo",
                 cli.backend.backend.name()
             ));
-        }
-        if cli.kernel_addr.is_some() && cli.backend.backend != BackendKind::Tap {
-            return Err("--kernel-addr is for the tap backend".into());
         }
         let stack = StackSettings::from_args(&cli.stack, &cli.backend)?;
         if cli.port == 0 {
@@ -146,7 +138,6 @@ impl Settings {
                 header_timeout: cli.header_timeout.max(1),
                 max_connections: cli.max_connections.max(1),
             },
-            kernel_addr: cli.kernel_addr,
         })
     }
 }
@@ -163,33 +154,16 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// `ip` on the kernel's side of the TAP.
-fn kernel_side(iface: &str, cidr: &str) -> Result<(), String> {
-    for args in [
-        vec!["addr", "replace", cidr, "dev", iface],
-        vec!["link", "set", iface, "up"],
-    ] {
-        let out = Command::new("ip")
-            .args(&args)
-            .output()
-            .map_err(|e| format!("cannot run ip: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "ip {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-    }
-    Ok(())
-}
-
 struct Run(Settings);
 
 impl PortUser for Run {
     type Output = Result<(), String>;
 
-    fn run<P: Port + Send + 'static>(self, port: P, _peer: Option<PipePort>) -> Self::Output {
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        _peer: Option<Q>,
+    ) -> Self::Output {
         let s = self.0;
         let cfg = s.stack.iface_config_for(port.caps());
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
@@ -225,9 +199,6 @@ impl PortUser for Run {
         let date_fields = responses.date_fields().to_vec();
         let mut last_date = date;
         *stack.upper_mut().app_mut() = WebServer::new(site, responses, s.web);
-        if let Some(cidr) = &s.kernel_addr {
-            kernel_side(&s.backend.iface, cidr)?;
-        }
         eprintln!(
             "web: {}, port {}, {} files ({} bytes of prepared responses), {:?} mode",
             s.stack.describe(&s.backend, stack.iface().mac()),
@@ -318,19 +289,12 @@ impl PortUser for Run {
 fn run(s: Settings) -> Result<(), String> {
     install_signal_handlers("web");
     let backend = s.backend.clone();
-    open(&backend, Run(s))?
+    open(&backend, Run(s)).map_err(|e| e.to_string())?
 }
 
 fn main() {
     let demo = std::env::args_os().len() == 1;
-    let ring_given = std::env::args().any(|a| a == "--rx-ring" || a.starts_with("--rx-ring="));
-    let mut cli: Cli = parse_or_exit("web");
-    if !ring_given {
-        // Request and response: latency-bound, so the per-frame V2 ring by default (the V3
-        // block ring holds a request up to its retire timeout; bench/web.sh measured
-        // keep-alive 1 KiB at 63k req/s with V3 and 208k with V2).
-        cli.backend.rx_ring = RxRingKind::V2;
-    }
+    let cli: Cli = parse_or_exit("web");
     if let Err(e) = Settings::from_cli(cli, demo).and_then(run) {
         eprintln!("web: {e}");
         std::process::exit(1);

@@ -102,6 +102,10 @@ pub struct TapConfig {
     /// Set the interface MTU to this (both ends of the link must agree); `None` uses the
     /// interface's current MTU.
     pub mtu: Option<usize>,
+    /// Give the kernel's end of the device this IPv4 address and prefix length
+    /// (`SIOCSIFADDR`, `SIOCSIFNETMASK`; replaces its primary address), so programs on
+    /// this host reach the stack through it. Use an address the stack does not use.
+    pub host_addr: Option<([u8; 4], u8)>,
 }
 
 impl Default for TapConfig {
@@ -115,6 +119,7 @@ impl Default for TapConfig {
             tx_slots: 256,
             prepared_capacity: 1024,
             mtu: None,
+            host_addr: None,
         }
     }
 }
@@ -190,6 +195,9 @@ impl TapPort {
             }
             None => sys::if_mtu(name)?,
         };
+        if let Some((addr, prefix)) = cfg.host_addr {
+            set_host_addr(name, addr, prefix)?;
+        }
         if cfg.bring_up {
             set_up(name)?;
         }
@@ -285,6 +293,14 @@ fn check_config(cfg: &TapConfig) -> Result<(), Error> {
             ));
         }
     }
+    if let Some((_, prefix)) = cfg.host_addr {
+        if !(1..=32).contains(&prefix) {
+            return bad(format!(
+                "TAP {:?}: host address prefix length /{prefix} outside 1..=32",
+                cfg.ifname
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -362,6 +378,44 @@ fn set_up(name: &str) -> Result<(), Error> {
     ifr.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     sys::ifreq_ioctl(libc::SIOCSIFFLAGS, &mut ifr)
         .map_err(|e| Error::from_io(what(), name, NEED_NET_ADMIN, e))
+}
+
+/// `SIOCSIFADDR` then `SIOCSIFNETMASK` (the kernel derives the subnet route from both).
+fn set_host_addr(name: &str, addr: [u8; 4], prefix: u8) -> Result<(), Error> {
+    // `check_config` keeps `prefix` in 1..=32.
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let shown = std::net::Ipv4Addr::from(addr);
+    for (req, value, what) in [
+        (libc::SIOCSIFADDR, addr, "address"),
+        (libc::SIOCSIFNETMASK, mask.to_be_bytes(), "netmask"),
+    ] {
+        let mut ifr = sys::ifreq(name)?;
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(value),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: `ifru_addr` is a `sockaddr` (16 bytes), the same size as the
+        // `sockaddr_in` written into it; both are plain old data.
+        unsafe {
+            std::ptr::write_unaligned(
+                std::ptr::addr_of_mut!(ifr.ifr_ifru.ifru_addr).cast::<libc::sockaddr_in>(),
+                sin,
+            );
+        }
+        sys::ifreq_ioctl(req, &mut ifr).map_err(|e| {
+            Error::from_io(
+                format!("set host {what} of {shown}/{prefix} on TAP device {name:?}"),
+                name,
+                NEED_NET_ADMIN,
+                e,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn set_mtu(name: &str, mtu: usize) -> Result<(), Error> {
@@ -608,6 +662,14 @@ mod tests {
             },
             TapConfig {
                 mtu: Some(67),
+                ..TapConfig::default()
+            },
+            TapConfig {
+                host_addr: Some(([10, 0, 0, 1], 33)),
+                ..TapConfig::default()
+            },
+            TapConfig {
+                host_addr: Some(([10, 0, 0, 1], 0)),
                 ..TapConfig::default()
             },
         ] {

@@ -1,0 +1,689 @@
+//! Choosing and opening a backend at run time, so that code above `nmio` never names one.
+//!
+//! An application is generic over [`Port`]; it describes the port it wants with
+//! [`BackendArgs`] (a clap argument group with the `cli` feature, a plain struct without)
+//! and hands a [`PortUser`] to [`open`], which opens that backend, wraps it in the
+//! impairment and capture wrappers when asked, and calls the user's generic `run` with it.
+//! Each backend gets its own monomorphized copy of the user's whole path.
+//!
+//! What an application may need to know about the choice is asked as a property, not as a
+//! backend's name: [`BackendKind::in_process`] (the wire is inside this process, and its
+//! other end is handed to the user as `peer`), [`BackendKind::needs_root`].
+//!
+//! ```
+//! use nmio::select::{open, BackendArgs, PortUser};
+//! use nmio::Port;
+//!
+//! struct Mac;
+//! impl PortUser for Mac {
+//!     type Output = [u8; 6];
+//!     fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+//!         self,
+//!         port: P,
+//!         _peer: Option<Q>,
+//!     ) -> [u8; 6] {
+//!         port.caps().mac
+//!     }
+//! }
+//!
+//! // The default is the in-memory wire: runs anywhere, no root.
+//! let args = BackendArgs::default();
+//! assert!(args.backend.in_process());
+//! let mac = open(&args, Mac)?;
+//! assert_ne!(mac, [0; 6]);
+//! # Ok::<(), nmio::Error>(())
+//! ```
+
+use crate::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
+#[cfg(feature = "afxdp")]
+use crate::backend::afxdp::{AfXdpConfig, AfXdpPort, XdpMode};
+#[cfg(feature = "dpdk")]
+use crate::backend::dpdk::{DpdkConfig, DpdkPort};
+use crate::backend::impair::{ImpairConfig, ImpairedPort};
+use crate::backend::impair_model::Impairments;
+#[cfg(feature = "netmap")]
+use crate::backend::netmap::{NetmapConfig, NetmapPort};
+use crate::backend::pcap::PcapPort;
+use crate::backend::pipe::{self, PipeConfig, PipePort};
+use crate::backend::tap::{TapConfig, TapPort};
+use crate::{Error, MonotonicClock, Port};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Which packet I/O backend to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum BackendKind {
+    /// An in-memory wire inside this process (the other end is driven by the program).
+    #[default]
+    Pipe,
+    /// AF_PACKET mmap rings on `--iface` (needs root).
+    Afpacket,
+    /// A TAP device named `--iface`, created if missing (needs root).
+    Tap,
+    /// An AF_XDP socket on queue `--queue` of `--iface`, with an XDP program steering that
+    /// queue to it (needs root; built with the `afxdp` feature).
+    #[cfg(feature = "afxdp")]
+    Afxdp,
+    /// netmap on queue `--queue` of `--iface` (needs the netmap kernel module, which this
+    /// project's machines cannot load: built and tested against an in-memory ring only;
+    /// built with the `netmap` feature).
+    #[cfg(feature = "netmap")]
+    Netmap,
+    /// A DPDK ethdev: `--iface` is a device the EAL knows (`net_ring0` from `--eal
+    /// "--vdev=..."`, a PCI address, a port number), device arguments to hot-plug
+    /// (`net_tap0,iface=dtap0`), or a kernel interface name, opened through DPDK's
+    /// `net_af_packet` driver (needs root; built with the `dpdk` feature).
+    #[cfg(feature = "dpdk")]
+    Dpdk,
+}
+
+impl BackendKind {
+    /// Every backend this build has.
+    pub const ALL: &'static [BackendKind] = &[
+        BackendKind::Pipe,
+        BackendKind::Afpacket,
+        BackendKind::Tap,
+        #[cfg(feature = "afxdp")]
+        BackendKind::Afxdp,
+        #[cfg(feature = "netmap")]
+        BackendKind::Netmap,
+        #[cfg(feature = "dpdk")]
+        BackendKind::Dpdk,
+    ];
+
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Pipe => "pipe",
+            BackendKind::Afpacket => "afpacket",
+            BackendKind::Tap => "tap",
+            #[cfg(feature = "afxdp")]
+            BackendKind::Afxdp => "afxdp",
+            #[cfg(feature = "netmap")]
+            BackendKind::Netmap => "netmap",
+            #[cfg(feature = "dpdk")]
+            BackendKind::Dpdk => "dpdk",
+        }
+    }
+
+    /// The wire is inside this process: nothing outside can reach the port, and [`open`]
+    /// hands its other end to the user as `peer`.
+    pub fn in_process(self) -> bool {
+        self == BackendKind::Pipe
+    }
+
+    /// Opening it needs CAP_NET_ADMIN / CAP_NET_RAW (root).
+    pub fn needs_root(self) -> bool {
+        !self.in_process()
+    }
+
+    /// Whether `--kernel-addr` applies: the port's other end is this host's own stack.
+    pub fn reaches_host(self) -> bool {
+        self == BackendKind::Tap
+    }
+
+    /// The names of the backends this build has, for messages.
+    pub fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+        names.join(", ")
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown backend {s:?} (this build has: {})",
+                    BackendKind::names()
+                )
+            })
+    }
+}
+
+/// How to open a port: the backend and its options. With the `cli` feature it is a clap
+/// argument group (`#[command(flatten)]`); the defaults of both are the same.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct BackendArgs {
+    /// Packet I/O backend.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value = "pipe"))]
+    pub backend: BackendKind,
+    /// Network interface (afpacket, afxdp, netmap), TAP device name (tap), or a DPDK
+    /// device or interface (dpdk).
+    #[cfg_attr(feature = "cli", arg(long, default_value = ""))]
+    pub iface: String,
+    /// AF_PACKET fanout group id (the RSS stand-in when several processes share a NIC).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub fanout: Option<u16>,
+    /// AF_PACKET fanout mode: hash, cpu, lb or qm.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "hash"))]
+    pub fanout_mode: String,
+    /// TX ring slots (a power of two with afxdp).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1024))]
+    pub tx_ring: usize,
+    /// AF_PACKET RX blocks of 256 KiB.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16))]
+    pub rx_blocks: usize,
+    /// AF_PACKET RX ring: v3 (frames packed in blocks, for throughput) or v2 (a slot and a
+    /// wake-up per frame, for latency) [default: v3, or v2 for an application that said
+    /// it is latency-bound].
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub rx_ring: Option<RxRingKind>,
+    /// Set by the application, not the user: its traffic is request and response, so
+    /// latency matters more than batching (see [`BackendArgs::favour_latency`]).
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub latency_bound: bool,
+    /// Frames the port's prepared-packet pool holds (prepared TCP objects take one per
+    /// segment).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 4096))]
+    pub prepared_frames: usize,
+    /// AF_XDP: where the XDP program runs: native (in the driver), generic (skb) or auto
+    /// (native if the driver has it, else generic).
+    #[cfg(feature = "afxdp")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "auto"))]
+    pub xdp_mode: XdpMode,
+    /// AF_XDP and netmap: the device queue to serve (AF_XDP's program steers only that
+    /// queue to us; netmap opens that ring pair).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
+    pub queue: u16,
+    /// AF_XDP: RX ring entries, also the fill ring's and the RX frames (a power of two).
+    #[cfg(feature = "afxdp")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2048))]
+    pub xdp_rx_ring: usize,
+    /// AF_XDP: UMEM frames in all; those beyond the RX and TX rings' hold prepared packets
+    /// (default: the rings' frames plus --prepared-frames).
+    #[cfg(feature = "afxdp")]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub umem_frames: Option<usize>,
+    /// AF_XDP: UMEM frame size, 2048 or 4096 (the largest frame received is 256 less).
+    #[cfg(feature = "afxdp")]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2048))]
+    pub frame_size: usize,
+    /// AF_XDP: bind in zero-copy mode (drivers with AF_XDP zero-copy only; not veth).
+    #[cfg(feature = "afxdp")]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub zero_copy: bool,
+    /// AF_XDP: put the UMEM on 2 MiB huge pages (needs vm.nr_hugepages).
+    #[cfg(feature = "afxdp")]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub hugepages: bool,
+    /// DPDK: EAL arguments, space-separated (default: no huge pages, no PCI, one lcore,
+    /// for virtual devices; with huge pages use e.g. "--in-memory -l 0").
+    #[cfg(feature = "dpdk")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "ARGS", allow_hyphen_values = true)
+    )]
+    pub eal: Option<String>,
+    /// tap: give the kernel's end of the TAP device this address (IP/PREFIX, one the
+    /// stack does not use), so programs on this host can reach the stack.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "IP/PREFIX"))]
+    pub kernel_addr: Option<String>,
+    /// Impair this port's traffic in both directions with the `impair` wrapper, e.g.
+    /// `loss=0.01` or `loss=0.05,reorder=0.25,dup=0.01` or `delay=20ms,jitter=5ms`
+    /// (the kernel here has no netem).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SPEC"))]
+    pub impair: Option<String>,
+    /// Seed of the impairments.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
+    pub impair_seed: u64,
+    /// Write every frame this port receives and sends to FILE (pcap, nanosecond
+    /// timestamps; read it with Wireshark, tshark or tcpdump). The capture sits between
+    /// the stack and `--impair`, so it shows what the stack saw and sent: frames the
+    /// impairments lose on the way out are in it, frames lost on the way in are not. With
+    /// `--backend pipe` only this program's end is captured, not the demo peer's.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    pub pcap: Option<PathBuf>,
+}
+
+impl Default for BackendArgs {
+    fn default() -> Self {
+        BackendArgs {
+            backend: BackendKind::Pipe,
+            iface: String::new(),
+            fanout: None,
+            fanout_mode: "hash".into(),
+            tx_ring: 1024,
+            rx_blocks: 16,
+            rx_ring: None,
+            latency_bound: false,
+            prepared_frames: 4096,
+            #[cfg(feature = "afxdp")]
+            xdp_mode: XdpMode::Auto,
+            queue: 0,
+            #[cfg(feature = "afxdp")]
+            xdp_rx_ring: 2048,
+            #[cfg(feature = "afxdp")]
+            umem_frames: None,
+            #[cfg(feature = "afxdp")]
+            frame_size: 2048,
+            #[cfg(feature = "afxdp")]
+            zero_copy: false,
+            #[cfg(feature = "afxdp")]
+            hugepages: false,
+            #[cfg(feature = "dpdk")]
+            eal: None,
+            kernel_addr: None,
+            impair: None,
+            impair_seed: 1,
+            pcap: None,
+        }
+    }
+}
+
+impl BackendArgs {
+    /// A link to this host's own network stack named `name` (a TAP device, created if
+    /// missing), whose kernel end gets `kernel_addr` (IP/PREFIX): what a demo that the
+    /// user tries with a browser or `curl` on the same machine needs.
+    pub fn host_link(name: &str, kernel_addr: &str) -> BackendArgs {
+        BackendArgs {
+            backend: BackendKind::Tap,
+            iface: name.into(),
+            kernel_addr: Some(kernel_addr.into()),
+            ..BackendArgs::default()
+        }
+    }
+
+    /// The application's traffic is request and response (a web server): prefer settings
+    /// that hand each frame up at once over those that batch for throughput, where the
+    /// user did not choose (AF_PACKET: the per-frame V2 ring instead of V3's blocks, which
+    /// hold a sparse frame up to the block retire timeout).
+    pub fn favour_latency(&mut self) {
+        self.latency_bound = true;
+    }
+
+    /// The impairment settings asked for, if any.
+    pub fn impair_config(&self) -> Result<Option<ImpairConfig>, Error> {
+        let Some(spec) = &self.impair else {
+            return Ok(None);
+        };
+        let imp = Impairments::parse(spec).map_err(|e| Error::InvalidConfig {
+            what: format!("--impair: {e}"),
+        })?;
+        Ok(Some(ImpairConfig {
+            rx: imp.clone(),
+            tx: imp,
+            seed: self.impair_seed,
+            hold: 4096,
+        }))
+    }
+
+    /// The AF_PACKET receive ring to use.
+    pub fn rx_ring_kind(&self) -> RxRingKind {
+        self.rx_ring.unwrap_or(if self.latency_bound {
+            RxRingKind::V2
+        } else {
+            RxRingKind::V3
+        })
+    }
+
+    /// `--kernel-addr`, checked: address and prefix length.
+    fn host_addr(&self) -> Result<Option<([u8; 4], u8)>, Error> {
+        let Some(cidr) = &self.kernel_addr else {
+            return Ok(None);
+        };
+        if !self.backend.reaches_host() {
+            return Err(config(format!(
+                "--kernel-addr is for a backend whose other end is this host (tap), not {}",
+                self.backend
+            )));
+        }
+        let bad = || config(format!("--kernel-addr {cidr:?}: expected IP/PREFIX"));
+        let (ip, len) = cidr.split_once('/').ok_or_else(bad)?;
+        let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+        let len: u8 = len.parse().map_err(|_| bad())?;
+        if len == 0 || len > 32 {
+            return Err(bad());
+        }
+        Ok(Some((ip.octets(), len)))
+    }
+}
+
+fn config(what: String) -> Error {
+    Error::InvalidConfig { what }
+}
+
+/// Something generic over the port type, run with the port the user chose.
+pub trait PortUser {
+    /// What `run` returns.
+    type Output;
+    /// Use `port`. For an in-process wire ([`BackendKind::in_process`]), `peer` is its
+    /// other end, for the program to drive; otherwise `None`.
+    fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+        self,
+        port: P,
+        peer: Option<Q>,
+    ) -> Self::Output;
+}
+
+/// No peer: the type of `peer` for ports with nothing at the other end in this process.
+type NoPeer = PipePort;
+
+/// Open the backend `args` asks for and hand it to `user`.
+///
+/// Order of the wrappers: stack <-> capture (`pcap`) <-> impairments (`impair`) <->
+/// device. The capture records what the stack saw and sent, which is what one debugs a
+/// stack with; what the wire carried after impairment is what a `tcpdump` on the
+/// interface (or the peer) shows.
+pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Error> {
+    let need_iface = || {
+        if args.iface.is_empty() {
+            Err(config(format!(
+                "--backend {} needs --iface NAME",
+                args.backend
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let impair = args.impair_config()?;
+    let host_addr = args.host_addr()?;
+    let pcap = args.pcap.as_deref();
+    match args.backend {
+        BackendKind::Pipe => {
+            if impair.is_some() {
+                return Err(config(
+                    "--impair works on real links (the in-process wire is clean)".into(),
+                ));
+            }
+            let (a, b) = pipe::pair(PipeConfig {
+                ring_size: args.tx_ring.min(4096),
+                wire_capacity: 8192,
+                prepared_capacity: args.prepared_frames,
+                ..Default::default()
+            })?;
+            run_captured(user, a, Some(b), pcap)
+        }
+        BackendKind::Afpacket => {
+            need_iface()?;
+            let fanout = match args.fanout {
+                Some(g) => Some((g, args.fanout_mode.parse::<FanoutMode>().map_err(config)?)),
+                None => None,
+            };
+            let cfg = AfPacketConfig {
+                tx_frames: args.tx_ring,
+                rx_block_count: args.rx_blocks,
+                rx_ring: args.rx_ring_kind(),
+                fanout,
+                prepared_capacity: args.prepared_frames,
+                ..AfPacketConfig::new(args.iface.clone())
+            };
+            run_wrapped(user, AfPacketPort::open(cfg)?, impair, pcap)
+        }
+        BackendKind::Tap => {
+            need_iface()?;
+            let cfg = TapConfig {
+                ifname: args.iface.clone(),
+                tx_slots: args.tx_ring.min(4096),
+                prepared_capacity: args.prepared_frames,
+                host_addr,
+                ..Default::default()
+            };
+            run_wrapped(user, TapPort::open(cfg)?, impair, pcap)
+        }
+        #[cfg(feature = "afxdp")]
+        BackendKind::Afxdp => {
+            need_iface()?;
+            let cfg = AfXdpConfig {
+                queue_id: args.queue,
+                xdp_mode: args.xdp_mode,
+                zero_copy: args.zero_copy,
+                frame_size: args.frame_size,
+                rx_ring: args.xdp_rx_ring,
+                tx_ring: args.tx_ring,
+                prepared_capacity: args.prepared_frames,
+                umem_frames: args.umem_frames,
+                hugepages: args.hugepages,
+                ..AfXdpConfig::new(args.iface.clone())
+            };
+            let port = AfXdpPort::open(cfg)?;
+            eprintln!(
+                "afxdp: {} queue {}: XDP program in {} mode{}, socket in {} mode",
+                port.ifname(),
+                args.queue,
+                port.xdp_mode(),
+                port.xdp_fallback()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
+                if port.zero_copy() {
+                    "zero-copy"
+                } else {
+                    "copy"
+                }
+            );
+            run_wrapped(user, port, impair, pcap)
+        }
+        #[cfg(feature = "netmap")]
+        BackendKind::Netmap => {
+            need_iface()?;
+            let cfg = NetmapConfig {
+                queue_id: args.queue,
+                prepared_capacity: u32::try_from(args.prepared_frames)
+                    .map_err(|_| config("--prepared-frames is too large for netmap".into()))?,
+                ..NetmapConfig::new(args.iface.clone())
+            };
+            run_wrapped(user, NetmapPort::open(cfg)?, impair, pcap)
+        }
+        #[cfg(feature = "dpdk")]
+        BackendKind::Dpdk => {
+            need_iface()?;
+            let eal = match &args.eal {
+                Some(a) => a.split_whitespace().map(String::from).collect(),
+                None => DpdkConfig::virtual_eal_args(),
+            };
+            let cfg = DpdkConfig {
+                tx_ring: u16::try_from(args.tx_ring)
+                    .map_err(|_| config("--tx-ring is too large for dpdk".into()))?,
+                prepared_capacity: args.prepared_frames,
+                ..DpdkConfig::new(dpdk_device(&args.iface), eal)
+            };
+            let port = DpdkPort::open(cfg)?;
+            eprintln!("dpdk: {} (port {})", port.device_name(), port.port_id());
+            run_wrapped(user, port, impair, pcap)
+        }
+    }
+}
+
+/// Run `user` on `port`, wrapped in the impairment wrapper when `impair` asks for it and
+/// in the capture wrapper when `pcap` names a file (see [`open`] for the order).
+fn run_wrapped<U: PortUser, P>(
+    user: U,
+    port: P,
+    impair: Option<ImpairConfig>,
+    pcap: Option<&Path>,
+) -> Result<U::Output, Error>
+where
+    P: Port + Send + 'static,
+    P::Rx: Send + 'static,
+    P::Tx: Send + 'static,
+{
+    match impair {
+        Some(cfg) => {
+            let port = ImpairedPort::new(port, MonotonicClock, cfg)?;
+            run_captured(user, port, None::<NoPeer>, pcap)
+        }
+        None => run_captured(user, port, None::<NoPeer>, pcap),
+    }
+}
+
+/// Run `user` on `port`, capturing to `pcap` if given.
+fn run_captured<U: PortUser, P, Q>(
+    user: U,
+    port: P,
+    peer: Option<Q>,
+    pcap: Option<&Path>,
+) -> Result<U::Output, Error>
+where
+    P: Port + Send + 'static,
+    P::Rx: Send + 'static,
+    P::Tx: Send + 'static,
+    Q: Port + Send + 'static,
+{
+    let Some(path) = pcap else {
+        return Ok(user.run(port, peer));
+    };
+    let shown = path.display().to_string();
+    let port = PcapPort::create(port, path)
+        .map_err(|e| config(format!("--pcap: {e}")))?
+        .on_error(move |e| eprintln!("--pcap {shown}: {e}; capture stopped, traffic goes on"));
+    Ok(user.run(port, peer))
+}
+
+/// `--iface` for DPDK: a plain kernel interface name (no `,`, not a DPDK driver name or a
+/// port number) is opened through DPDK's `net_af_packet` driver; anything else goes to
+/// DPDK as given.
+#[cfg(feature = "dpdk")]
+fn dpdk_device(iface: &str) -> String {
+    let plain = !iface.contains(',')
+        && !iface.starts_with("net_")
+        && !iface.contains(':')
+        && iface.parse::<u16>().is_err();
+    if plain {
+        format!("net_af_packet_{iface},iface={iface}")
+    } else {
+        iface.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports what it was given.
+    struct Probe;
+    impl PortUser for Probe {
+        type Output = (usize, bool);
+        fn run<P: Port + Send + 'static, Q: Port + Send + 'static>(
+            self,
+            port: P,
+            peer: Option<Q>,
+        ) -> (usize, bool) {
+            (port.caps().tx_ring_size, peer.is_some())
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_build() {
+        for &k in BackendKind::ALL {
+            assert_eq!(k.name().parse::<BackendKind>(), Ok(k));
+            assert_eq!(k.to_string(), k.name());
+        }
+        let e = "nope".parse::<BackendKind>().unwrap_err();
+        assert!(e.contains("pipe, afpacket, tap"), "{e}");
+    }
+
+    #[test]
+    fn only_the_in_process_wire_has_a_peer_and_needs_no_root() {
+        for &k in BackendKind::ALL {
+            assert_eq!(k.in_process(), k == BackendKind::Pipe);
+            assert_eq!(k.needs_root(), !k.in_process());
+        }
+        let args = BackendArgs {
+            tx_ring: 64,
+            ..BackendArgs::default()
+        };
+        assert_eq!(open(&args, Probe).unwrap(), (64, true));
+    }
+
+    #[test]
+    fn a_real_backend_without_an_interface_is_a_clear_error() {
+        for kind in [BackendKind::Afpacket, BackendKind::Tap] {
+            let args = BackendArgs {
+                backend: kind,
+                ..BackendArgs::default()
+            };
+            let e = open(&args, Probe).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("--backend {kind} needs --iface")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_addr_is_checked_and_only_for_a_link_to_the_host() {
+        let mut args = BackendArgs {
+            kernel_addr: Some("10.0.0.1/24".into()),
+            ..BackendArgs::default()
+        };
+        let e = open(&args, Probe).unwrap_err().to_string();
+        assert!(e.contains("--kernel-addr is for"), "{e}");
+        args = BackendArgs::host_link("nmtest0", "10.0.0.1/24");
+        assert_eq!(args.host_addr().unwrap(), Some(([10, 0, 0, 1], 24)));
+        for bad in ["10.0.0.1", "10.0.0.1/33", "10.0.0/24", "10.0.0.1/0", "x/8"] {
+            args.kernel_addr = Some(bad.into());
+            let e = args.host_addr().unwrap_err().to_string();
+            assert!(e.contains("expected IP/PREFIX"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn impairments_on_the_in_process_wire_are_refused_and_bad_specs_named() {
+        let args = BackendArgs {
+            impair: Some("loss=0.1".into()),
+            ..BackendArgs::default()
+        };
+        let e = open(&args, Probe).unwrap_err().to_string();
+        assert!(e.contains("--impair works on real links"), "{e}");
+        let args = BackendArgs {
+            impair: Some("loss=2".into()),
+            ..BackendArgs::default()
+        };
+        assert!(args
+            .impair_config()
+            .unwrap_err()
+            .to_string()
+            .contains("--impair"));
+    }
+
+    #[test]
+    fn a_latency_bound_application_gets_the_per_frame_ring_unless_the_user_chose() {
+        let mut args = BackendArgs::default();
+        assert_eq!(args.rx_ring_kind(), RxRingKind::V3);
+        args.favour_latency();
+        assert_eq!(args.rx_ring_kind(), RxRingKind::V2);
+        args.rx_ring = Some(RxRingKind::V3);
+        assert_eq!(args.rx_ring_kind(), RxRingKind::V3);
+    }
+
+    #[cfg(feature = "dpdk")]
+    #[test]
+    fn a_plain_interface_name_opens_through_net_af_packet() {
+        assert_eq!(dpdk_device("veth0"), "net_af_packet_veth0,iface=veth0");
+        for given in ["net_ring0", "0", "0000:01:00.0", "net_tap0,iface=t0"] {
+            assert_eq!(dpdk_device(given), given);
+        }
+    }
+
+    /// The clap defaults and `Default` agree, so a library user and a command-line user
+    /// get the same port.
+    #[cfg(feature = "cli")]
+    #[test]
+    fn command_line_defaults_are_the_struct_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            backend: BackendArgs,
+        }
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(cli.backend, BackendArgs::default());
+        let cli = Cli::try_parse_from(["x", "--backend", "tap", "--rx-ring", "v2"]).unwrap();
+        assert_eq!(cli.backend.backend, BackendKind::Tap);
+        assert_eq!(cli.backend.rx_ring, Some(RxRingKind::V2));
+    }
+}
