@@ -5,8 +5,9 @@
 //! # Receive rings
 //!
 //! [`AfPacketConfig::rx_ring`] picks one of two layouts; both are shared with the kernel
-//! through `mmap` and read without a system call per frame or per burst ([`Port::wait`]
-//! polls the socket only when the next frame is not ready yet). See the kernel's
+//! through `mmap` and read without a system call per frame or per burst
+//! ([`Port::wait`](crate::Port::wait) polls the socket only when the next frame is not
+//! ready yet). See the kernel's
 //! `Documentation/networking/packet_mmap.rst`.
 //!
 //! | | [`RxRingKind::V3`] (default) | [`RxRingKind::V2`] |

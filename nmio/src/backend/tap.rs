@@ -124,7 +124,7 @@ impl Default for TapConfig {
     }
 }
 
-/// A TAP device as a [`Port`]: one RX/TX queue pair to the host kernel.
+/// A TAP device as a [`Port`](crate::Port): one RX/TX queue pair to the host kernel.
 #[derive(Debug)]
 pub struct TapPort {
     rx: TapRx,
