@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Authoritative DNS over UDP: our `dns` server (once per backend: afpacket, afxdp) against
-# NSD, on the same veth end and the same pinned CPU, driven by dnsperf from another namespace
-# on the other CPU.
+# Authoritative DNS over UDP: our `dns` server (once per backend: afpacket, afxdp, dpdk)
+# against NSD, on the same veth end and the same pinned CPU, driven by dnsperf from another
+# namespace on the other CPU.
 #
 #   sudo bench/dns.sh                       # DUR=10 s per run, zones of 1 and 10,000 names
 #   sudo DUR=5 NAMES="10000" bench/dns.sh
 #   sudo BACKENDS=afxdp XDP_MODE=generic MODES=pre-copy bench/dns.sh
+#   sudo BACKENDS="afpacket dpdk" bench/dns.sh
 #
 # Layout: namespaces dbc-* (client, 10.94.0.1/24 on dc) and dbs-* (server end ds). NSD gets
 # 10.94.0.2 on ds (its own nsd.conf in a temp dir: one server process, no chroot, no
 # database, response rate limiting off with `rrl-ratelimit: 0`, `minimal-responses: yes` so
 # both servers send the same answer section only), run in the foreground (`nsd -d`). Our
 # server runs on ds with no kernel address as 10.94.0.3, once per backend in BACKENDS
-# (default "afpacket afxdp": AF_PACKET with its default V3 ring; AF_XDP on queue 0 of ds in
-# copy mode, veth having no zero-copy, with its XDP program in XDP_MODE: native, the
-# default, veth's own XDP hook, or generic, after the skb is built, or auto) and, for each,
-# once per `--mode` when the binary has that option (pre-copy, then memcpy), else once.
-# Both servers are pinned to CPU 1, dnsperf to CPU 0, and load the same generated zone:
-# `bench.test.` with SOA, NS and glue, plus either `www` or `h0`..`h<N-1>` A records.
+# (default "afpacket afxdp dpdk", without dpdk where pkg-config finds no libdpdk):
+# afpacket with its default V3 ring; afxdp on queue 0 of ds in copy mode, veth having no
+# zero-copy, with its XDP program in XDP_MODE (native, the default, veth's own XDP hook, or
+# generic, after the skb is built, or auto); dpdk, built with `--features dpdk`
+# (libdpdk-dev, pkg-config, libclang-dev), on ds through DPDK's net_af_packet PMD (DPDK on a
+# TPACKET_V2 AF_PACKET socket; an idle port naps 50 us between polls, DNS_ARGS=--busy-poll
+# spins) with the EAL's main lcore on CPU 1 (`--eal "... -l 1 ..."`: the EAL pins its thread
+# there whatever taskset said). Each backend runs once per `--mode` when the binary has that
+# option (pre-copy, then memcpy), else once. Both servers are pinned to CPU 1 (every thread
+# of ours is checked, or the script stops), dnsperf to CPU 0, and load the same generated
+# zone: `bench.test.` with SOA, NS and glue, plus either `www` or `h0`..`h<N-1>` A records.
 # dnsperf asks `www.bench.test A`, or every name of the zone once per pass in a fixed
 # shuffled order. Each server must answer a probe (dig) before it is measured, or the script
 # stops with an error.
@@ -36,6 +42,8 @@
 # another job too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC1091
+. bench/lib.sh
 DUR=${DUR:-10}
 NAMES=${NAMES:-"1 10000"}
 # dnsperf: sockets (-c), queries in flight (-q), seconds before a query counts as lost (-t).
@@ -49,26 +57,31 @@ TIMEOUT=${TIMEOUT:-1}
 # other processes is done once more (the quieter of the two is kept; on a quiet machine this
 # "other load" is 5-10 %: interrupts and kernel threads). Waits and repeats stop once the
 # script has spent BUDGET seconds, which bounds the whole run to about BUDGET s plus
-# DUR + 3 s per row (5 rows per zone with the defaults: NSD, 2 backends x 2 modes).
+# DUR + 3 s per row (7 rows per zone with the defaults: NSD, 3 backends x 2 modes).
 QUIET=${QUIET:-10}
 NOISY=${NOISY:-20}
 QUIET_WAIT=${QUIET_WAIT:-15}
 BUDGET=${BUDGET:-140}
 # Extra options for our server, e.g. DNS_ARGS="--rx-ring v2" or "--prepared-frames 65536".
 DNS_ARGS=${DNS_ARGS:-}
-BACKENDS=${BACKENDS:-"afpacket afxdp"}
+BACKENDS=${BACKENDS:-$(with_dpdk "afpacket afxdp")}
 XDP_MODE=${XDP_MODE:-native}
+# The servers' CPU: their taskset, and DPDK's main lcore (`-l`); the CPU1 column reads CPU 1.
+PIN=1
 ME="bench/dns.sh"
 DNSPERF_ARGS=(-l "$DUR" -c "$CLIENTS" -q "$INFLIGHT" -t "$TIMEOUT")
 [ "$(id -u)" = 0 ] || { echo "$ME: needs root (network namespaces, AF_PACKET, AF_XDP)"; exit 1; }
-features=()
 for backend in $BACKENDS; do
     case $backend in
-        afpacket) ;;
-        afxdp) features=(--features afxdp) ;;
-        *) echo "$ME: unknown backend '$backend' in BACKENDS (afpacket, afxdp)"; exit 1 ;;
+        afpacket | afxdp) ;;
+        dpdk) need_dpdk_build ;;
+        *) echo "$ME: unknown backend '$backend' in BACKENDS (afpacket, afxdp, dpdk)"; exit 1 ;;
     esac
 done
+features=()
+# shellcheck disable=SC2086
+feat=$(bench_features $BACKENDS)
+[ -z "$feat" ] || features=(--features "$feat")
 case $XDP_MODE in native | generic | auto) ;; *) echo "$ME: XDP_MODE must be native, generic or auto"; exit 1 ;; esac
 for tool in taskset ethtool awk; do
     command -v "$tool" >/dev/null || { echo "$ME: needs $tool"; exit 1; }
@@ -93,20 +106,22 @@ echo "command: DUR=$DUR NAMES=\"$NAMES\" CLIENTS=$CLIENTS INFLIGHT=$INFLIGHT TIM
     "QUIET=$QUIET QUIET_WAIT=$QUIET_WAIT NOISY=$NOISY BUDGET=$BUDGET BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE" \
     "${MODES:+MODES=\"$MODES\" }${DNS_ARGS:+DNS_ARGS=\"$DNS_ARGS\" }$ME"
 echo "client: taskset -c 0 ip netns exec CLIENT dnsperf -s ADDR -d QUERYFILE ${DNSPERF_ARGS[*]}"
-echo "nsd:    taskset -c 1 ip netns exec SERVER nsd -d -c nsd.conf   ($("$NSD" -v 2>&1 | head -1)," \
+echo "nsd:    taskset -c $PIN ip netns exec SERVER nsd -d -c nsd.conf   ($("$NSD" -v 2>&1 | head -1)," \
     "server-count 1, rrl-ratelimit 0, minimal-responses yes)"
 # backend_args BACKEND -> the backend's options, one a line
 backend_args() {
     printf '%s\n' --backend "$1" --iface ds
     if [ "$1" = afxdp ]; then printf '%s\n' --xdp-mode "$XDP_MODE"; fi
+    if [ "$1" = dpdk ]; then printf '%s\n' --eal "$(dpdk_eal "$PIN")"; fi
 }
 for backend in $BACKENDS; do
-    ba=$(backend_args "$backend" | tr '\n' ' ')
+    # As a command line: words with spaces (the EAL's) quoted.
+    ba=$(backend_args "$backend" | awk '{ printf (/ / ? "\"%s\" " : "%s "), $0 }')
     if [ "$MODES" = - ]; then
-        echo "ours:   taskset -c 1 ip netns exec SERVER dns $ba--addr 10.94.0.3/24" \
+        echo "ours:   taskset -c $PIN ip netns exec SERVER dns $ba--addr 10.94.0.3/24" \
             "--zone ZONEFILE --quiet${DNS_ARGS:+ $DNS_ARGS}   (this build has no --mode)"
     else
-        echo "ours:   taskset -c 1 ip netns exec SERVER dns $ba--addr 10.94.0.3/24" \
+        echo "ours:   taskset -c $PIN ip netns exec SERVER dns $ba--addr 10.94.0.3/24" \
             "--zone ZONEFILE --quiet --mode MODE${DNS_ARGS:+ $DNS_ARGS}   (MODE: $MODES)"
     fi
 done
@@ -339,7 +354,7 @@ for n in $NAMES; do
     # NSD.
     ip -n "$S" addr add 10.94.0.2/24 dev ds
     nsd_conf "$zf"
-    taskset -c 1 ip netns exec "$S" "$NSD" -d -c "$ROOT/nsd/nsd.conf" >"$ROOT/nsd/stdout" 2>&1 &
+    taskset -c "$PIN" ip netns exec "$S" "$NSD" -d -c "$ROOT/nsd/nsd.conf" >"$ROOT/nsd/stdout" 2>&1 &
     SPID=$!
     if ! SIZE[nsd-$n]=$(probe 10.94.0.2 "$name" "$SPID"); then
         cat "$ROOT/nsd/stdout" "$ROOT/nsd/nsd.log" >&2 2>/dev/null || true
@@ -362,19 +377,22 @@ for n in $NAMES; do
             who="ours $(backend_label "$backend")${mode#-}"
             who=${who% }
             log=$ROOT/$key-$n.log
-            taskset -c 1 ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
+            taskset -c "$PIN" ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
             SPID=$!
             if ! SIZE[$key-$n]=$(probe 10.94.0.3 "$name" "$SPID"); then
                 cat "$log" >&2
                 die "our server ($backend, --mode $mode) at 10.94.0.3 did not answer $name A ($(zone_label "$n"))"
             fi
+            check_pinned "$SPID" "$PIN" "our server ($backend, --mode $mode)"
+            cpus=$(thread_cpus "$SPID")
             echo "$ME: $who, $(zone_label "$n")" >&2
             R[$key-$n]=$(run "$SPID" 10.94.0.3 "$qf")
             ROWS+=("$n $key")
             stop_tree "$SPID"; SPID=
             # Its final counters: answers prepared and sent, queries dropped.
-            awk -v who="$who, $(zone_label "$n")" '
+            awk -v who="$who, $(zone_label "$n")" -v cpus="$cpus" '
                 /^afxdp: / { bound = " [" $0 "]" }
+                /^dpdk: / { bound = " [" $0 " (net_af_packet); threads\047 CPUs: " cpus "]" }
                 /prepared answers/ { sub(/.*zones?, /, ""); prep = $0 }
                 /^dns: DnsStats/ {
                     gsub(/[{},]/, "")

@@ -3,40 +3,56 @@
 #
 #   sudo bench/reflector.sh            # DUR=5 seconds per run, 64-byte frames
 #   sudo BACKENDS="afxdp" XDP_MODE=generic bench/reflector.sh
+#   sudo BACKENDS="afpacket dpdk" bench/reflector.sh
 #
-# Layout: one namespace, veth rb0 <-> rb1. The reflector runs on rb0 (afpacket, afxdp) or on
-# a TAP device rt0 (tap), pinned to CPU 1; trafgen sends 64-byte frames into rb1 / rt0 from
-# CPU 0 (trafgen pins its one worker to CPU 0 itself, whatever taskset says), bounded by
-# `timeout`. On veth the kernel's receive work for a frame runs on the sending CPU, so
+# Layout: one namespace, veth rb0 <-> rb1. The reflector runs on rb0 (afpacket, afxdp,
+# dpdk) or on a TAP device rt0 (tap), pinned to CPU 1; trafgen sends 64-byte frames into
+# rb1 / rt0 from CPU 0 (trafgen pins its one worker to CPU 0 itself, whatever taskset says),
+# bounded by `timeout`. On veth the kernel's receive work for a frame runs on the sending CPU, so
 # trafgen's CPU pays for delivering frames into the reflector's ring, and the reflector's
 # CPU pays for its own sends and their delivery to rb1. Each backend runs twice: `count`
 # (the reflector's --count-only, a plain receiver that only counts: TPACKET_V3 ring,
 # read() on the TAP, the AF_XDP RX ring; the baseline) and `reflect` (swap MACs, send back).
 # afxdp binds queue 0 of rb0 in copy mode (veth has no zero-copy) with its XDP program in
 # XDP_MODE: native (veth's own XDP hook, in its NAPI poll) or generic (after the skb is
-# built). The pipe row is the in-process wire with the built-in generator (both threads
-# share the 2 CPUs). Everything is removed on exit.
+# built). dpdk opens rb0 through DPDK's net_af_packet PMD (DPDK on a TPACKET_V2 AF_PACKET
+# socket, which copies each frame between the kernel's ring and an mbuf, both ways), its
+# count row also the reflector's --count-only; the EAL gets `-l 1`, since it pins its thread
+# to its main lcore whatever taskset said (each run checks that every thread of the reflector
+# may run on CPU 1 only, or stops). net_af_packet (DPDK 22.11) reports no drops of its
+# socket, so the dpdk ring_drops are the frames rb0 received less those the reflector got.
+# The pipe row is the in-process wire with the built-in generator (both threads share the 2
+# CPUs). Everything is removed on exit.
 #
-# BACKENDS: any of afpacket afxdp tap (afxdp builds with `--features afxdp`).
+# BACKENDS: any of afpacket afxdp tap dpdk (default "afpacket afxdp tap dpdk", without dpdk
+# where pkg-config finds no libdpdk; afxdp builds with `--features afxdp`, dpdk with
+# `--features dpdk`, which needs libdpdk-dev, pkg-config and libclang-dev).
 # REFLECT_ARGS: extra reflector options for every run, e.g. "--busy-poll".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ME=bench/reflector.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC1091
+. bench/lib.sh
 DUR=${DUR:-5}
-BACKENDS=${BACKENDS:-"afpacket afxdp tap"}
+BACKENDS=${BACKENDS:-$(with_dpdk "afpacket afxdp tap")}
 XDP_MODE=${XDP_MODE:-native}
 REFLECT_ARGS=${REFLECT_ARGS:-}
+# The reflector's CPU: its taskset, and DPDK's main lcore (`-l`); the cpu1 columns read CPU 1.
+PIN=1
 die() { echo "$ME: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, raw sockets)"
 command -v trafgen >/dev/null || die "needs trafgen (apt-get install netsniff-ng)"
-features=()
 for backend in $BACKENDS; do
     case $backend in
-        afpacket | tap) ;;
-        afxdp) features=(--features afxdp) ;;
-        *) die "unknown backend '$backend' in BACKENDS (afpacket, afxdp, tap)" ;;
+        afpacket | tap | afxdp) ;;
+        dpdk) need_dpdk_build ;;
+        *) die "unknown backend '$backend' in BACKENDS (afpacket, afxdp, tap, dpdk)" ;;
     esac
 done
+features=()
+# shellcheck disable=SC2086
+feat=$(bench_features $BACKENDS)
+[ -z "$feat" ] || features=(--features "$feat")
 case $XDP_MODE in native | generic | auto) ;; *) die "XDP_MODE must be native, generic or auto" ;; esac
 cargo build --release -q -p apps "${features[@]}" --bin reflector
 BIN=${CARGO_TARGET_DIR:-target}/release/reflector
@@ -71,11 +87,12 @@ run() {
     local backend=$1 dev=$2 mode=$3 extra=()
     [ "$mode" = count ] && extra=(--count-only)
     [ "$backend" = afxdp ] && extra+=(--xdp-mode "$XDP_MODE")
+    [ "$backend" = dpdk ] && extra+=(--eal "$(dpdk_eal "$PIN")")
     # shellcheck disable=SC2206
     extra+=($REFLECT_ARGS)
     local out=$TMP-out err=$TMP-err
     : >"$err"
-    taskset -c 1 ip netns exec "$NS" "$BIN" --backend "$backend" --iface "$dev" \
+    taskset -c "$PIN" ip netns exec "$NS" "$BIN" --backend "$backend" --iface "$dev" \
         --duration "$((DUR + 2))" --quiet "${extra[@]}" >"$out" 2>"$err" &
     RPID=$!
     # Wait (at most 5 s) for its start-up line: the device (tap), rings and XDP program are set.
@@ -88,12 +105,18 @@ run() {
         cat "$err" >&2
         die "the $backend reflector ($mode) did not start on $dev"
     fi
+    check_pinned "$RPID" "$PIN" "the $backend reflector ($mode)"
+    if [ "$backend" = dpdk ]; then
+        echo "  ($mode) $(grep '^dpdk: ' "$err" || echo 'dpdk: no start-up line'); threads' CPUs: $(thread_cpus "$RPID")" >>"$TMP-dnotes"
+    fi
     sleep 0.3
     local mac
     if [ "$backend" = tap ]; then mac=ff:ff:ff:ff:ff:ff; else mac=$(nsx cat /sys/class/net/rb0/address); fi
     local tdev=rb1
     [ "$backend" = tap ] && tdev=$dev
     frame "$mac" >"$TMP-cfg"
+    local got0
+    got0=$(nsx cat /sys/class/net/rb0/statistics/rx_packets)
     local c0
     c0=$(grep '^cpu1 ' /proc/stat)
     nsx timeout --signal=INT "$DUR" trafgen --dev "$tdev" --conf "$TMP-cfg" \
@@ -121,6 +144,14 @@ run() {
     rx=$(echo "$res" | sed -n 's/.*rx_pps=\([0-9]*\).*/\1/p')
     tx=$(echo "$res" | sed -n 's/.*tx_pps=\([0-9]*\).*/\1/p')
     drops=$(echo "$res" | sed -n 's/.*rx_ring_full=\([0-9]*\).*/\1/p')
+    if [ "$backend" = dpdk ]; then
+        # The PMD counts none: frames delivered to rb0 that the reflector never got.
+        local got1 frames
+        got1=$(nsx cat /sys/class/net/rb0/statistics/rx_packets)
+        frames=$(echo "$res" | sed -n 's/.*rx_frames=\([0-9]*\).*/\1/p')
+        drops=$((got1 - got0 - frames))
+        [ "$drops" -ge 0 ] || drops=0
+    fi
     sent=$(tr '\r' '\n' <"$TMP-tg" | sed -n 's/^ *\([0-9]*\) packets outgoing.*/\1/p' | head -1)
     [ -n "$sent" ] || { cat "$TMP-tg" >&2; die "trafgen sent nothing into $tdev ($backend, $mode)"; }
     rm -f "$out" "$err" "$TMP-cfg" "$TMP-tg"
@@ -158,4 +189,8 @@ row pipe reflect - "$prx" "$ptx" - - - -
 if [ -s "$TMP-notes" ]; then
     echo "afxdp as bound:"
     cat "$TMP-notes"
+fi
+if [ -s "$TMP-dnotes" ]; then
+    echo "dpdk (net_af_packet), EAL \"$(dpdk_eal "$PIN")\"; its ring_drops: frames rb0 received less frames the reflector received:"
+    cat "$TMP-dnotes"
 fi

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Static web serving: our `web` server (once per backend: afpacket, afxdp) against nginx, on
-# the same veth end and the same pinned CPU, driven by wrk from another namespace on the
-# other CPU.
+# Static web serving: our `web` server (once per backend: afpacket, afxdp, dpdk) against
+# nginx, on the same veth end and the same pinned CPU, driven by wrk from another namespace
+# on the other CPU.
 #
 #   sudo bench/web.sh                 # DUR=10 s per run, CONN=64 connections
 #   sudo DUR=5 SIZES="1024" bench/web.sh
 #   sudo BACKENDS=afxdp XDP_MODE=generic bench/web.sh
+#   sudo DUR=5 BACKENDS="afpacket dpdk" bench/web.sh
 #
 # Layout: namespaces wbc-* (client, 10.93.0.1/24 on wc) and wbs-* (server end ws). nginx
 # gets 10.93.0.2 on ws (one process: master_process off, sendfile on, access_log off,
 # files on a tmpfs), run twice per case, with tcp_nopush on and off (Debian's default `on`
 # stalls 16 KiB replies by ~4 ms on veth), keeping its better figure. Our server runs on ws
 # with no kernel address as 10.93.0.3, `--mode pre-copy` (MODE=memcpy to change), once per
-# backend in BACKENDS (default "afpacket afxdp"): afpacket with its V2 receive ring, afxdp on
-# queue 0 of ws in copy mode (veth has no zero-copy) with its XDP program in XDP_MODE
-# (native, the default: veth's own XDP hook; generic: after the skb is built; auto). Our
-# server must answer a probe (curl) before it is measured, or the script stops. Both
-# servers are pinned to CPU 1, wrk (-t1) to CPU 0. Each file size is measured in keep-alive
-# mode and with a new connection per request (`Connection: close`).
+# backend in BACKENDS (default "afpacket afxdp dpdk", without dpdk where pkg-config finds no
+# libdpdk): afpacket with its V2 receive ring; afxdp on queue 0 of ws in copy mode (veth has
+# no zero-copy) with its XDP program in XDP_MODE (native, the default: veth's own XDP hook;
+# generic: after the skb is built; auto); dpdk (`--features dpdk`: libdpdk-dev, pkg-config,
+# libclang-dev) on ws through DPDK's net_af_packet PMD (DPDK on a TPACKET_V2 AF_PACKET
+# socket; an idle port naps 50 us between polls, WEB_ARGS=--busy-poll spins) with the EAL's
+# main lcore on CPU 1 (`--eal "... -l 1 ..."`: the EAL pins its thread there whatever
+# taskset said). Our server must answer a probe (curl) before it is measured, and every
+# thread of it may run on CPU 1 only, or the script stops. Both servers are pinned to CPU 1,
+# wrk (-t1) to CPU 0. Each file size is measured in keep-alive mode and with a new
+# connection per request (`Connection: close`).
 #
 # Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (the
 # scheduler's run time of the server's threads); whole-machine CPU-seconds per 10,000
@@ -26,28 +32,35 @@
 # requests/s, nginx / ours for CPU per request (above 1: we use less).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC1091
+. bench/lib.sh
 DUR=${DUR:-10}
 CONN=${CONN:-64}
 SIZES=${SIZES:-"64 1024 16384 262144"}
 MODE=${MODE:-pre-copy}
-BACKENDS=${BACKENDS:-"afpacket afxdp"}
+BACKENDS=${BACKENDS:-$(with_dpdk "afpacket afxdp")}
 XDP_MODE=${XDP_MODE:-native}
 # Extra options for our server, e.g. WEB_ARGS="--rx-ring v3" (its default is v2: per-frame
 # wake-ups, the latency mode, which request/response traffic needs).
 WEB_ARGS=${WEB_ARGS:-}
+# The servers' CPU: their taskset, and DPDK's main lcore (`-l`).
+PIN=1
 ME=bench/web.sh
 die() { echo "$ME: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, AF_PACKET, AF_XDP)"
 command -v wrk >/dev/null || die "needs wrk (apt-get install wrk)"
 command -v curl >/dev/null || die "needs curl (apt-get install curl)"
-features=()
 for backend in $BACKENDS; do
     case $backend in
-        afpacket) ;;
-        afxdp) features=(--features afxdp) ;;
-        *) die "unknown backend '$backend' in BACKENDS (afpacket, afxdp)" ;;
+        afpacket | afxdp) ;;
+        dpdk) need_dpdk_build ;;
+        *) die "unknown backend '$backend' in BACKENDS (afpacket, afxdp, dpdk)" ;;
     esac
 done
+features=()
+# shellcheck disable=SC2086
+feat=$(bench_features $BACKENDS)
+[ -z "$feat" ] || features=(--features "$feat")
 case $XDP_MODE in native | generic | auto) ;; *) die "XDP_MODE must be native, generic or auto" ;; esac
 if ! command -v nginx >/dev/null; then
     echo "bench/web.sh: installing nginx-light" >&2
@@ -170,7 +183,7 @@ for close in 0 1; do
     ip -n "$S" addr add 10.93.0.2/24 dev ws
     for nopush in on off; do
         nginx_conf "$nopush"
-        taskset -c 1 ip netns exec "$S" nginx -c "$ROOT/nginx/nginx.conf" -p "$ROOT/nginx" >/dev/null 2>&1 &
+        taskset -c "$PIN" ip netns exec "$S" nginx -c "$ROOT/nginx/nginx.conf" -p "$ROOT/nginx" >/dev/null 2>&1 &
         SPID=$!
         sleep 0.5
         for size in $SIZES; do
@@ -185,13 +198,19 @@ for close in 0 1; do
     for backend in $BACKENDS; do
         args=(--backend "$backend" --iface ws --addr 10.93.0.3/24 --root "$ROOT/www" --mode "$MODE")
         [ "$backend" = afxdp ] && args+=(--xdp-mode "$XDP_MODE")
+        [ "$backend" = dpdk ] && args+=(--eal "$(dpdk_eal "$PIN")")
         # shellcheck disable=SC2206
         args+=($WEB_ARGS --quiet)
         log=$ROOT/nginx/web-$backend-$close.log
-        taskset -c 1 ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
+        taskset -c "$PIN" ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
         SPID=$!
         probe "$SPID" "http://10.93.0.3/${SIZES%% *}" || { cat "$log" >&2; die "our server ($backend) at 10.93.0.3 did not answer"; }
+        check_pinned "$SPID" "$PIN" "our server ($backend)"
         if [ "$backend" = afxdp ] && [ "$close" = 0 ]; then grep '^afxdp: ' "$log" >>"$ROOT/nginx/notes" || true; fi
+        if [ "$backend" = dpdk ] && [ "$close" = 0 ]; then
+            echo "$(grep '^dpdk: ' "$log" || echo 'dpdk: no start-up line') (net_af_packet), EAL \"$(dpdk_eal "$PIN")\";" \
+                "threads' CPUs: $(thread_cpus "$SPID")" >>"$ROOT/nginx/notes"
+        fi
         for size in $SIZES; do
             R[web-$backend-$close-$size]=$(measure "$SPID" "http://10.93.0.3/$size" "$close")
         done

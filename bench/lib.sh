@@ -1,0 +1,71 @@
+# Helpers shared by bench/reflector.sh, bench/web.sh and bench/dns.sh; sourced, not run
+# (bash; the callers run with `set -euo pipefail`).
+# shellcheck shell=bash
+
+# bench_features BACKEND... -> the value for cargo's --features that these backends need
+# (afxdp, dpdk, or both as "afxdp,dpdk"); empty when none does.
+bench_features() {
+    local b afxdp='' dpdk=''
+    for b in "$@"; do
+        case $b in
+            afxdp) afxdp=afxdp ;;
+            dpdk) dpdk=dpdk ;;
+        esac
+    done
+    local f="$afxdp${afxdp:+${dpdk:+,}}$dpdk"
+    echo "$f"
+}
+
+# with_dpdk BACKENDS -> BACKENDS plus dpdk when DPDK can be built here (pkg-config finds
+# libdpdk), else BACKENDS as given: the scripts' defaults, so a machine without libdpdk-dev
+# still runs them. (dpdk adds under 2 minutes per script: two reflector runs, eight web
+# cases, two DNS rows per zone.)
+with_dpdk() {
+    if command -v pkg-config >/dev/null && pkg-config --exists libdpdk; then
+        echo "$1 dpdk"
+    else
+        echo "${ME:-bench}: no libdpdk (pkg-config), so no dpdk rows by default" >&2
+        echo "$1"
+    fi
+}
+
+# need_dpdk_build: DPDK's build needs pkg-config and libdpdk-dev (and libclang for the
+# bindings); say so before cargo fails with a page of build-script output.
+need_dpdk_build() {
+    if ! command -v pkg-config >/dev/null || ! pkg-config --exists libdpdk; then
+        echo "${ME:-bench}: BACKENDS has dpdk: needs pkg-config and libdpdk-dev (and libclang-dev) to build" >&2
+        exit 1
+    fi
+}
+
+# dpdk_eal CPU -> the apps' default EAL arguments with DPDK's main lcore on CPU. The EAL
+# pins the thread that initialises it to the first lcore of `-l`, whatever taskset said,
+# so `-l` must name the CPU the script pins the server to.
+dpdk_eal() {
+    echo "--no-huge -m 256 --no-pci --no-shconf --no-telemetry -l $1 --log-level=notice"
+}
+
+# thread_cpus PID -> "name=CPUS" for each thread of PID (its Cpus_allowed_list), on one line.
+thread_cpus() {
+    local t name list cpus=()
+    for t in /proc/"$1"/task/*; do
+        name=$(cat "$t/comm" 2>/dev/null) || continue
+        list=$(awk '/^Cpus_allowed_list:/ { print $2 }' "$t/status" 2>/dev/null) || continue
+        cpus+=("$name=$list")
+    done
+    echo "${cpus[*]}"
+}
+
+# check_pinned PID CPU WHAT: every thread of PID may run on CPU only, or the script stops
+# (a DPDK EAL with another `-l` would have moved the server off the CPU it was given).
+check_pinned() {
+    local cpus t
+    cpus=$(thread_cpus "$1")
+    [ -n "$cpus" ] || { echo "${ME:-bench}: $3 (pid $1) is gone" >&2; exit 1; }
+    for t in $cpus; do
+        if [ "${t##*=}" != "$2" ]; then
+            echo "${ME:-bench}: $3 (pid $1) is not pinned to CPU $2 only: threads $cpus" >&2
+            exit 1
+        fi
+    done
+}
