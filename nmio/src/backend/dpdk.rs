@@ -547,6 +547,11 @@ pub struct DpdkTx {
     /// Fresh mbufs, allocated a burst at a time; the last one is lent by `reserve`.
     spare: Vec<*mut ffi::rte_mbuf>,
     spare_data: Vec<*mut u8>,
+    /// The pool's free mbufs as last counted (at a flush, or when it limited
+    /// `tx_space`), less what `refill` took since: `rte_mempool_avail_count` sums every
+    /// lcore cache, too dear for each `tx_space` call. The driver's RX refills may take
+    /// some meanwhile; the pool is sized with room for the RX and TX rings both.
+    pool_avail: usize,
     reserved: bool,
     /// Frames committed and not yet flushed, and their lengths (0: already set).
     queued: Vec<*mut ffi::rte_mbuf>,
@@ -577,18 +582,27 @@ impl DpdkTx {
         if rc == 0 {
             self.spare.extend_from_slice(&m);
             self.spare_data.extend_from_slice(&d);
+            self.pool_avail = self.pool_avail.saturating_sub(BURST);
             return true;
         }
         // Fewer than a burst left: take one.
         // SAFETY: plain allocation from our pool.
         let one = unsafe { ffi::dpdk_shim_alloc(self.pool) };
         if one.is_null() {
+            self.pool_avail = 0;
             return false;
         }
+        self.pool_avail = self.pool_avail.saturating_sub(1);
         self.spare.push(one);
         // SAFETY: `one` is a fresh mbuf of ours.
         self.spare_data.push(unsafe { ffi::dpdk_shim_data(one) });
         true
+    }
+
+    /// Count the pool's free mbufs again.
+    fn count_pool(&mut self) {
+        // SAFETY: reads the pool's counters.
+        self.pool_avail = unsafe { ffi::rte_mempool_avail_count(self.pool) } as usize;
     }
 
     /// Pop the top spare (lent or not) into the queue with `len` bytes.
@@ -634,12 +648,11 @@ impl TxQueue for DpdkTx {
     #[inline]
     fn tx_space(&mut self) -> usize {
         let room = self.ring - self.queued.len();
-        if room <= self.spare.len() {
+        if room <= self.spare.len() + self.pool_avail {
             return room;
         }
-        // SAFETY: reads the pool's counters.
-        let avail = unsafe { ffi::rte_mempool_avail_count(self.pool) } as usize;
-        room.min(self.spare.len() + avail)
+        self.count_pool();
+        room.min(self.spare.len() + self.pool_avail)
     }
 
     fn slot_size(&self) -> usize {
@@ -721,6 +734,8 @@ impl TxQueue for DpdkTx {
         }
         self.queued.clear();
         self.lens.clear();
+        // Once per burst: the driver has freed what it finished sending.
+        self.count_pool();
         self.stats.tx_kicks += 1;
         Ok(sent)
     }
@@ -964,6 +979,7 @@ impl DpdkPort {
                 max_wire: setup.mtu + ETH_HLEN,
                 spare: Vec::with_capacity(BURST),
                 spare_data: Vec::with_capacity(BURST),
+                pool_avail: 0,
                 reserved: false,
                 queued: Vec::with_capacity(cfg.tx_ring as usize),
                 lens: Vec::with_capacity(cfg.tx_ring as usize),
