@@ -35,6 +35,9 @@ struct Cli {
     /// Never block when idle (spin).
     #[arg(long)]
     busy_poll: bool,
+    /// After a pass that did work, keep polling this many microseconds before blocking.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    poll_before_sleep: u64,
     /// Stop after this many seconds (0: run until killed; the pipe default is 5).
     #[arg(long)]
     duration: Option<f64>,
@@ -125,11 +128,13 @@ struct Run {
 fn stats_line(d: &LoopStats, h: &Reflector, secs: f64) -> String {
     let p = &d.port;
     format!(
-        "rx {:>9.0} pps  tx {:>9.0} pps  batch {:>5.1}  kick {:>5.1}  drops: rx_ring {} rx_trunc {} tx_full {} runt {}",
+        "rx {:>9.0} pps  tx {:>9.0} pps  batch {:>5.1}  kick {:>5.1}  waits {:>6}  spins {:>8}  drops: rx_ring {} rx_trunc {} tx_full {} runt {}",
         d.rx_frames as f64 / secs,
         d.tx_frames_kicked as f64 / secs,
         d.avg_batch(),
         d.avg_kick(),
+        d.idle_waits,
+        d.spins,
         p.rx_ring_full,
         p.rx_truncated,
         h.tx_full,
@@ -143,6 +148,8 @@ fn diff(a: &LoopStats, b: &LoopStats) -> LoopStats {
     d.rx_batches -= b.rx_batches;
     d.kicks -= b.kicks;
     d.tx_frames_kicked -= b.tx_frames_kicked;
+    d.idle_waits -= b.idle_waits;
+    d.spins -= b.spins;
     d
 }
 
@@ -201,6 +208,7 @@ impl PortUser for Run {
                 Kick::Adaptive => KickPolicy::adaptive(),
             },
             idle_block: (!cli.busy_poll).then_some(Duration::from_millis(10)),
+            idle_spin: Duration::from_micros(cli.poll_before_sleep),
             ..Default::default()
         };
         eprintln!(
@@ -258,7 +266,7 @@ impl PortUser for Run {
         let s = ev.stats();
         let (secs, rx_pps, tx_pps) = h.rates();
         println!(
-            "RESULT rx_frames={} tx_frames={} secs={:.3} rx_pps={:.0} tx_pps={:.0} avg_batch={:.1} kicks={} rx_ring_full={} tx_full={}",
+            "RESULT rx_frames={} tx_frames={} secs={:.3} rx_pps={:.0} tx_pps={:.0} avg_batch={:.1} kicks={} idle_waits={} spins={} rx_ring_full={} tx_full={}",
             s.rx_frames,
             s.tx_frames_kicked,
             secs,
@@ -266,6 +274,8 @@ impl PortUser for Run {
             tx_pps,
             s.avg_batch(),
             s.kicks,
+            s.idle_waits,
+            s.spins,
             s.port.rx_ring_full,
             h.tx_full,
         );
