@@ -241,6 +241,16 @@ impl PortUser for Run {
             stack.upper().0.stats(),
             stack.upper().1.stats()
         );
+        let l = ev.stats();
+        println!(
+            "loop: rx_frames={} avg_batch={:.1} kicks={} avg_kick={:.1} idle_waits={} spins={}",
+            l.rx_frames,
+            l.avg_batch(),
+            l.kicks,
+            l.avg_kick(),
+            l.idle_waits,
+            l.spins
+        );
         Ok(())
     }
 }
