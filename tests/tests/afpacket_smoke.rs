@@ -148,6 +148,59 @@ fn frames_of_every_size_arrive_byte_exact() {
 }
 
 #[test]
+fn every_size_up_to_mtu_plus_14_arrives_byte_exact_linear_or_not() {
+    // tx_linear on (the kernel copies each frame whole into its skb) and off (it lends the
+    // skb the ring's pages): both paths carry every length, and a frame one byte over the
+    // device's limit is refused and counted either way, never queued.
+    for linear in [true, false] {
+        let Some(mut l) = link(
+            "every_size_up_to_mtu_plus_14_arrives_byte_exact_linear_or_not",
+            |c| AfPacketConfig {
+                tx_linear: Some(linear),
+                tx_frames: 256,
+                ..c
+            },
+            same,
+        ) else {
+            return;
+        };
+        let slot = if linear { 2048 - 42 } else { 2048 - 32 };
+        assert_eq!(l.a.tx().slot_size(), slot, "linear {linear}");
+        let max = l.a.caps().mtu + 14;
+        let sizes: Vec<usize> = (60..=max).collect();
+        for (n, chunk) in sizes.chunks(128).enumerate() {
+            let sent: Vec<Vec<u8>> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, &len)| frame_a_to_b(&l, (n * 128 + i) as u32, len))
+                .collect();
+            for f in &sent {
+                assert!(queue(&mut l.a, f), "linear {linear}: {} bytes", f.len());
+            }
+            assert_eq!(flush_all(&mut l.a), chunk.len());
+            let got = recv_ours(&mut l.b, chunk.len(), DEADLINE);
+            assert_eq!(got.len(), chunk.len(), "linear {linear}: frames lost");
+            for ((f, _), want) in got.iter().zip(&sent) {
+                assert!(
+                    f == want,
+                    "linear {linear}: frame of {} bytes differs",
+                    want.len()
+                );
+            }
+        }
+        let a = l.a.stats();
+        assert_eq!(a.tx_frames, sizes.len() as u64, "linear {linear}");
+        assert_eq!(a.tx_bytes, sizes.iter().sum::<usize>() as u64);
+        assert_eq!(a.tx_errors, 0, "linear {linear}");
+        let over = frame_a_to_b(&l, 9999, max + 1);
+        assert!(!queue(&mut l.a, &over), "linear {linear}");
+        assert_eq!(l.a.stats().tx_errors, 1, "linear {linear}");
+        assert_eq!(l.a.tx().pending(), 0);
+        assert!(recv_ours(&mut l.b, 1, Duration::from_millis(50)).is_empty());
+    }
+}
+
+#[test]
 fn own_frames_are_not_received_back_through_the_qdisc() {
     // Without the qdisc bypass, frames pass the device's taps on the way out: the RX socket
     // would see them but for PACKET_IGNORE_OUTGOING.
@@ -186,12 +239,13 @@ fn caps_describe_the_device_and_rings() {
     ) else {
         return;
     };
-    assert_eq!(l.a.tx().slot_size(), 2016);
+    // 2048-byte slots less the ring header (32) and the virtio_net_hdr of tx_linear (10).
+    assert_eq!(l.a.tx().slot_size(), 2006);
     let (ca, cb) = (l.a.caps(), l.b.caps());
     assert_eq!(ca.mac, [0x02, 0, 0, 0, 0, 0x42], "configured MAC wins");
     assert_ne!(cb.mac, [0; 6], "interface MAC read");
     assert_eq!(ca.mtu, 1500);
-    assert_eq!(ca.max_frame, 2016);
+    assert_eq!(ca.max_frame, 2006);
     assert_eq!(ca.tx_ring_size, 100);
     assert_eq!(cb.tx_ring_size, 1024);
     assert_eq!(cb.rx_ring_size, 2048);
@@ -666,7 +720,8 @@ fn frames_longer_than_the_rx_frame_are_counted_as_truncated() {
 #[test]
 fn frames_that_could_not_be_sent_back_are_not_handed_up() {
     // b receives into 2 KiB frames but sends from 1 KiB slots: a frame it hands up must fit
-    // a TX slot (a reflector or a forwarding app copies it there), so 992 bytes is the limit.
+    // a TX slot (a reflector or a forwarding app copies it there), so 1024 - 32 - 10 = 982
+    // bytes is the limit (ring header and tx_linear's virtio_net_hdr).
     let Some(mut l) = link(
         "frames_that_could_not_be_sent_back_are_not_handed_up",
         same,
@@ -677,9 +732,9 @@ fn frames_that_could_not_be_sent_back_are_not_handed_up() {
     ) else {
         return;
     };
-    assert_eq!(l.b.caps().max_frame, 992);
-    assert_eq!(l.b.tx().slot_size(), 992);
-    for (seq, len) in [(0, 992), (1, 1200), (2, 60)] {
+    assert_eq!(l.b.caps().max_frame, 982);
+    assert_eq!(l.b.tx().slot_size(), 982);
+    for (seq, len) in [(0, 982), (1, 1200), (2, 60)] {
         let f = frame_a_to_b(&l, seq, len);
         assert!(queue(&mut l.a, &f));
     }
