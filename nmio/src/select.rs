@@ -183,6 +183,12 @@ pub struct BackendArgs {
     /// it is latency-bound].
     #[cfg_attr(feature = "cli", arg(long))]
     pub rx_ring: Option<RxRingKind>,
+    /// AF_PACKET: have the kernel copy each sent frame whole into its skb (true), or lend
+    /// it the TX ring's pages (false), which a NIC reads without a copy but a local
+    /// delivery (veth) copies again [default: true on interfaces without a backing
+    /// device, such as veth and TAP; false on NICs].
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL"))]
+    pub tx_linear: Option<bool>,
     /// Set by the application, not the user: its traffic is request and response, so
     /// latency matters more than batching (see [`BackendArgs::favour_latency`]).
     #[cfg_attr(feature = "cli", arg(skip))]
@@ -260,6 +266,7 @@ impl Default for BackendArgs {
             tx_ring: 1024,
             rx_blocks: 16,
             rx_ring: None,
+            tx_linear: None,
             latency_bound: false,
             prepared_frames: 4096,
             #[cfg(feature = "afxdp")]
@@ -418,6 +425,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Error
                 tx_frames: args.tx_ring,
                 rx_block_count: args.rx_blocks,
                 rx_ring: args.rx_ring_kind(),
+                tx_linear: args.tx_linear,
                 fanout,
                 prepared_capacity: args.prepared_frames,
                 ..AfPacketConfig::new(args.iface.clone())
@@ -693,5 +701,8 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--backend", "tap", "--rx-ring", "v2"]).unwrap();
         assert_eq!(cli.backend.backend, BackendKind::Tap);
         assert_eq!(cli.backend.rx_ring, Some(RxRingKind::V2));
+        let cli = Cli::try_parse_from(["x", "--tx-linear", "false"]).unwrap();
+        assert_eq!(cli.backend.tx_linear, Some(false));
+        assert!(Cli::try_parse_from(["x", "--tx-linear", "maybe"]).is_err());
     }
 }
