@@ -71,17 +71,8 @@ PIN=1
 ME="bench/dns.sh"
 DNSPERF_ARGS=(-l "$DUR" -c "$CLIENTS" -q "$INFLIGHT" -t "$TIMEOUT")
 [ "$(id -u)" = 0 ] || { echo "$ME: needs root (network namespaces, AF_PACKET, AF_XDP)"; exit 1; }
-for backend in $BACKENDS; do
-    case $backend in
-        afpacket | afxdp) ;;
-        dpdk) need_dpdk_build ;;
-        *) echo "$ME: unknown backend '$backend' in BACKENDS (afpacket, afxdp, dpdk)"; exit 1 ;;
-    esac
-done
-features=()
-# shellcheck disable=SC2086
-feat=$(bench_features $BACKENDS)
-[ -z "$feat" ] || features=(--features "$feat")
+# shellcheck disable=SC2086 # BACKENDS is a word list
+check_backends "afpacket afxdp dpdk" $BACKENDS
 case $XDP_MODE in native | generic | auto) ;; *) echo "$ME: XDP_MODE must be native, generic or auto"; exit 1 ;; esac
 for tool in taskset ethtool awk; do
     command -v "$tool" >/dev/null || { echo "$ME: needs $tool"; exit 1; }

@@ -38,6 +38,27 @@ need_dpdk_build() {
     fi
 }
 
+# check_backends ALLOWED BACKEND...: stop the script unless every BACKEND is one of ALLOWED
+# (space-separated) and can be built here; set the array `features` to the cargo arguments
+# that build them (empty, or --features LIST).
+check_backends() {
+    local allowed=$1 b f
+    shift
+    for b in "$@"; do
+        case " $allowed " in
+            *" $b "*) ;;
+            *)
+                echo "${ME:-bench}: unknown backend '$b' in BACKENDS (${allowed// /, })" >&2
+                exit 1
+                ;;
+        esac
+        [ "$b" != dpdk ] || need_dpdk_build
+    done
+    f=$(bench_features "$@")
+    # shellcheck disable=SC2034 # read by the sourcing script
+    if [ -n "$f" ]; then features=(--features "$f"); else features=(); fi
+}
+
 # dpdk_eal CPU -> the apps' default EAL arguments with DPDK's main lcore on CPU. The EAL
 # pins the thread that initialises it to the first lcore of `-l`, whatever taskset said,
 # so `-l` must name the CPU the script pins the server to.

@@ -42,17 +42,8 @@ PIN=1
 die() { echo "$ME: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, raw sockets)"
 command -v trafgen >/dev/null || die "needs trafgen (apt-get install netsniff-ng)"
-for backend in $BACKENDS; do
-    case $backend in
-        afpacket | tap | afxdp) ;;
-        dpdk) need_dpdk_build ;;
-        *) die "unknown backend '$backend' in BACKENDS (afpacket, afxdp, tap, dpdk)" ;;
-    esac
-done
-features=()
-# shellcheck disable=SC2086
-feat=$(bench_features $BACKENDS)
-[ -z "$feat" ] || features=(--features "$feat")
+# shellcheck disable=SC2086 # BACKENDS is a word list
+check_backends "afpacket afxdp tap dpdk" $BACKENDS
 case $XDP_MODE in native | generic | auto) ;; *) die "XDP_MODE must be native, generic or auto" ;; esac
 cargo build --release -q -p apps "${features[@]}" --bin reflector
 BIN=${CARGO_TARGET_DIR:-target}/release/reflector

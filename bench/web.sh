@@ -50,17 +50,8 @@ die() { echo "$ME: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, AF_PACKET, AF_XDP)"
 command -v wrk >/dev/null || die "needs wrk (apt-get install wrk)"
 command -v curl >/dev/null || die "needs curl (apt-get install curl)"
-for backend in $BACKENDS; do
-    case $backend in
-        afpacket | afxdp) ;;
-        dpdk) need_dpdk_build ;;
-        *) die "unknown backend '$backend' in BACKENDS (afpacket, afxdp, dpdk)" ;;
-    esac
-done
-features=()
-# shellcheck disable=SC2086
-feat=$(bench_features $BACKENDS)
-[ -z "$feat" ] || features=(--features "$feat")
+# shellcheck disable=SC2086 # BACKENDS is a word list
+check_backends "afpacket afxdp dpdk" $BACKENDS
 case $XDP_MODE in native | generic | auto) ;; *) die "XDP_MODE must be native, generic or auto" ;; esac
 if ! command -v nginx >/dev/null; then
     echo "bench/web.sh: installing nginx-light" >&2
