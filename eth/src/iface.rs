@@ -7,6 +7,7 @@
 //! payload. Nothing is copied twice and nothing is allocated.
 
 use crate::arp_cache::{ArpCache, Resolution};
+use crate::checksum;
 use crate::config::{ConfigError, IfaceConfig};
 use crate::link::{self, Local};
 use crate::ratelimit::TokenBucket;
@@ -21,6 +22,10 @@ use nmio::{Instant, TxQueue};
 
 /// Bytes of Ethernet plus IPv4 header in front of a transport's payload.
 pub const HEADERS_LEN: usize = ETH_LEN + IP_LEN;
+/// A TCP header without options.
+const TCP_MIN_HEADER: usize = 20;
+/// Offset of the checksum in a TCP header.
+const TCP_CSUM_AT: usize = 16;
 
 /// RFC 1812 4.3.2.3: an ICMP error should quote as much of the original datagram as fits
 /// in 576 bytes.
@@ -273,6 +278,73 @@ impl Iface {
             if bad_len {
                 self.stats.ip.tx_bad_len += 1;
             }
+            SendStatus::Dropped
+        }
+    }
+
+    /// Largest transport payload one TCP super-frame carries on `tx` (0 when the port has
+    /// no segmentation offload): the port's [`TxQueue::tso_max`] less the Ethernet and IPv4
+    /// headers, at most what an IPv4 total length allows.
+    #[inline]
+    pub fn tso_max_payload<Tx: TxQueue>(&self, tx: &Tx) -> usize {
+        tx.tso_max()
+            .saturating_sub(HEADERS_LEN)
+            .min(usize::from(u16::MAX) - IP_LEN)
+    }
+
+    /// Send a TCP super-frame for the port to cut into segments of `mss` payload bytes
+    /// ([`TxQueue::commit_tso`]): `fill` writes the TCP header and payload (`len` bytes at
+    /// most, its return value the TCP length; 0 abandons) and leaves the checksum field to
+    /// this function, which stores the pseudo-header sum there (folded, not complemented: the
+    /// device sums the rest). The next hop must be resolved already (a super-frame is never
+    /// held for ARP: `Dropped`, with a request sent, until it is); a port without TSO, a
+    /// length beyond [`tso_max_payload`](Self::tso_max_payload) or an `mss` whose segments
+    /// exceed the MTU are `Dropped` and counted.
+    pub fn send_tcp_tso<Tx: TxQueue>(
+        &mut self,
+        tx: &mut Tx,
+        now: Instant,
+        dst: Ipv4Addr,
+        mss: u16,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> SendStatus {
+        let max = self.tso_max_payload(tx);
+        if len > max || usize::from(mss) + IP_LEN + TCP_MIN_HEADER > self.cfg.mtu {
+            self.stats.ip.tx_bad_len += 1;
+            return SendStatus::Dropped;
+        }
+        let Some(dst_mac) = self.resolve(tx, now, dst) else {
+            self.stats.ip.tx_unresolved += 1;
+            return SendStatus::Dropped;
+        };
+        let ident = self.next_ident();
+        let hdr = self.header_template(dst, IpProtocol::TCP, ident);
+        let Some(slot) = tx.reserve() else {
+            self.stats.eth.tx_ring_full += 1;
+            return SendStatus::Dropped;
+        };
+        let frame_len = build(slot, dst_mac, &hdr, max, fill);
+        let tcp_len = frame_len.saturating_sub(HEADERS_LEN);
+        if tcp_len < TCP_MIN_HEADER {
+            self.stats.ip.tx_bad_len += 1;
+            return SendStatus::Dropped;
+        }
+        // Only the pseudo-header: the device sums header and payload per segment.
+        let pseudo = checksum::pseudo_header_sum(
+            self.local.ip.octets(),
+            dst.octets(),
+            IpProtocol::TCP.0,
+            tcp_len as u16,
+        );
+        let at = HEADERS_LEN + TCP_CSUM_AT;
+        slot[at..at + 2].copy_from_slice(&(!checksum::finish(pseudo)).to_be_bytes());
+        if tx.commit_tso(frame_len, mss) {
+            self.stats.eth.tx_frames += 1;
+            self.stats.ip.tx_packets += 1;
+            SendStatus::Sent
+        } else {
+            self.stats.eth.tx_commit_failed += 1;
             SendStatus::Dropped
         }
     }

@@ -152,6 +152,25 @@ impl<Tx: TxQueue> IpContext<'_, '_, Tx> {
             .send_ipv4(self.cx.tx, self.cx.now, dst, protocol, fill)
     }
 
+    /// See [`Iface::tso_max_payload`].
+    #[inline]
+    pub fn tso_max_payload(&self) -> usize {
+        self.iface.tso_max_payload(&*self.cx.tx)
+    }
+
+    /// See [`Iface::send_tcp_tso`].
+    #[inline]
+    pub fn send_tcp_tso(
+        &mut self,
+        dst: Ipv4Addr,
+        mss: u16,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> SendStatus {
+        self.iface
+            .send_tcp_tso(self.cx.tx, self.cx.now, dst, mss, len, fill)
+    }
+
     /// See [`Iface::resolve`].
     #[inline]
     pub fn resolve(&mut self, dst: Ipv4Addr) -> Option<MacAddr> {

@@ -52,6 +52,7 @@ pub mod prepared;
 pub mod select;
 pub mod stats;
 pub mod timer;
+pub mod tso;
 
 pub use clock::{Clock, CoarseClock, Instant, MonotonicClock, VirtualClock};
 pub use error::Error;

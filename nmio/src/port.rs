@@ -112,6 +112,30 @@ pub trait TxQueue {
     /// the reason is counted (`tx_bad_len`, `tx_errors`) and it returns `false`.
     fn commit(&mut self, len: usize) -> bool;
 
+    /// Largest frame [`commit_tso`](Self::commit_tso) accepts (TCP segmentation offload),
+    /// 0 when the port has none. At most [`slot_size`](Self::slot_size).
+    #[inline]
+    fn tso_max(&self) -> usize {
+        0
+    }
+
+    /// Queue the reserved slot's first `len` bytes as one TCP super-frame for the device to
+    /// cut into segments of `mss` payload bytes (TSO). The frame is untagged Ethernet II,
+    /// IPv4 (header checksum valid, total length covering the whole packet, at most 65,535)
+    /// and TCP whose checksum field holds the pseudo-header sum over the whole TCP length,
+    /// folded and not complemented (Linux's `CHECKSUM_PARTIAL` convention). Each segment
+    /// leaves with the headers copied, the sequence number advanced, the IPv4 total length,
+    /// identification (+1 per segment) and both checksums filled in; FIN and PSH only on
+    /// the last segment, CWR only on the first. The headers plus `mss` must fit the MTU.
+    ///
+    /// Returns `false`, counted (`tx_bad_len`), when the port has no TSO, `len` exceeds
+    /// [`tso_max`](Self::tso_max), or the frame is not such a packet; nothing is queued.
+    #[inline]
+    fn commit_tso(&mut self, len: usize, mss: u16) -> bool {
+        let _ = (len, mss);
+        false
+    }
+
     /// Frames committed and not yet kicked.
     fn pending(&self) -> usize;
 

@@ -41,6 +41,9 @@ pub struct PortStats {
     pub tx_impaired: u64,
     /// Kicks (flushes that handed frames to the NIC).
     pub tx_kicks: u64,
+    /// TCP super-frames committed for segmentation offload (each also counts once in
+    /// `tx_frames`, with all its bytes in `tx_bytes`).
+    pub tx_tso: u64,
     /// Prepared sends, by mode.
     pub prepared_precopy: u64,
     /// Prepared sends that copied into a slot.
@@ -68,6 +71,7 @@ impl AddAssign for PortStats {
             tx_errors,
             tx_impaired,
             tx_kicks,
+            tx_tso,
             prepared_precopy,
             prepared_memcpy,
             prepared_clones,
@@ -88,6 +92,7 @@ impl AddAssign for PortStats {
         self.tx_errors += tx_errors;
         self.tx_impaired += tx_impaired;
         self.tx_kicks += tx_kicks;
+        self.tx_tso += tx_tso;
         self.prepared_precopy += prepared_precopy;
         self.prepared_memcpy += prepared_memcpy;
         self.prepared_clones += prepared_clones;

@@ -76,6 +76,10 @@ pub struct TcpConfig {
     pub time_wait: Duration,
     /// Congestion control for connections that do not choose (listeners can).
     pub cc: CcKind,
+    /// Hand new data to the output in super-segments of up to 64 KiB when the sink's port
+    /// cuts segments itself (TCP segmentation offload, [`crate::sink::SegmentSink::tso_max`]);
+    /// retransmissions stay one MSS each.
+    pub tso: bool,
 }
 
 impl Default for TcpConfig {
@@ -99,6 +103,7 @@ impl Default for TcpConfig {
             keepalive: None,
             time_wait: Duration::from_secs(60),
             cc: CcKind::default(),
+            tso: true,
         }
     }
 }

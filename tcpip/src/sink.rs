@@ -29,6 +29,29 @@ pub trait SegmentSink {
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> bool;
 
+    /// The longest TCP segment (header and payload) this sink takes whole and has its port
+    /// cut into MSS-sized segments (TSO, [`send_tso`](Self::send_tso)); 0, the default,
+    /// when it has no such offload.
+    fn tso_max(&mut self) -> usize {
+        0
+    }
+
+    /// Queue a super-segment of `len` bytes (header and payload) that the port cuts into
+    /// segments of `mss` payload bytes: `fill` writes header and payload at the start of the
+    /// buffer it gets and returns the length (0 abandons); the checksum field is the sink's
+    /// to set. Returns whether it was queued. The default (no offload) queues nothing.
+    fn send_tso(
+        &mut self,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        len: usize,
+        mss: u16,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        let _ = (local, remote, len, mss, fill);
+        false
+    }
+
     /// Queue segment `segment` of the prepared object `id` with `header` (whose
     /// `payload_len` is that segment's length). The default copies the payload behind the
     /// header through [`send`](Self::send) and checksums the header only, with the
@@ -80,6 +103,11 @@ pub struct VecSink {
     pub segments: Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
     /// Most segments held; `space()` is what is left.
     pub capacity: usize,
+    /// What [`SegmentSink::tso_max`] answers: 0 (the default) for no offload.
+    pub tso_max: usize,
+    /// `(index in segments, mss)` of every super-segment queued with
+    /// [`SegmentSink::send_tso`] (kept whole, with the checksum of the whole segment).
+    pub tso: Vec<(usize, u16)>,
 }
 
 impl VecSink {
@@ -88,11 +116,14 @@ impl VecSink {
         VecSink {
             segments: Vec::new(),
             capacity,
+            tso_max: 0,
+            tso: Vec::new(),
         }
     }
 
-    /// Take the segments out.
+    /// Take the segments out (and forget which were super-segments).
     pub fn drain(&mut self) -> Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)> {
+        self.tso.clear();
         std::mem::take(&mut self.segments)
     }
 }
@@ -120,6 +151,44 @@ impl SegmentSink for VecSink {
         buf.truncate(n);
         self.segments.push((local, remote, buf));
         true
+    }
+
+    fn tso_max(&mut self) -> usize {
+        self.tso_max
+    }
+
+    fn send_tso(
+        &mut self,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        len: usize,
+        mss: u16,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        if self.tso_max == 0 || len > self.tso_max || mss == 0 {
+            return false;
+        }
+        let at = self.segments.len();
+        let ok = self.send(local, remote, len, |buf| {
+            let n = fill(buf);
+            if n >= crate::wire::HEADER_LEN {
+                // What the port would leave on the wire for the segment taken whole.
+                let mut p = TcpPacket::new_unchecked(&mut buf[..n]);
+                p.set_checksum(0);
+                let c = eth::checksum::l4_checksum(
+                    local.octets(),
+                    remote.octets(),
+                    eth::checksum::PROTO_TCP,
+                    &buf[..n],
+                );
+                TcpPacket::new_unchecked(&mut buf[..n]).set_checksum(c);
+            }
+            n
+        });
+        if ok {
+            self.tso.push((at, mss));
+        }
+        ok
     }
 }
 

@@ -347,6 +347,28 @@ impl<Tx: TxQueue> SegmentSink for IpSink<'_, '_, '_, Tx> {
         matches!(status, SendStatus::Sent | SendStatus::Held)
     }
 
+    #[inline]
+    fn tso_max(&mut self) -> usize {
+        self.ip.tso_max_payload()
+    }
+
+    fn send_tso(
+        &mut self,
+        _local: Ipv4Addr,
+        remote: Ipv4Addr,
+        len: usize,
+        mss: u16,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> bool {
+        let status = self.ip.send_tcp_tso(remote, mss, len, |buf| {
+            if buf.len() < len {
+                return 0;
+            }
+            fill(buf)
+        });
+        status == SendStatus::Sent
+    }
+
     fn send_prepared(
         &mut self,
         local: Ipv4Addr,

@@ -131,6 +131,9 @@ eth::counters! {
         tx_prepared,
         /// Prepared segments re-cut on the fly for a peer with a smaller MSS.
         tx_prepared_resegmented,
+        /// Super-segments handed to a port that cuts them (TSO); each also counts once in
+        /// `tx_segments`.
+        tx_tso,
     }
 }
 

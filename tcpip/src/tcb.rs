@@ -135,6 +135,14 @@ enum Piece {
     Object { id: ObjectId, offset: u32, len: u32 },
 }
 
+impl Piece {
+    fn len(&self) -> u32 {
+        match *self {
+            Piece::Stream { len, .. } | Piece::Object { len, .. } => len,
+        }
+    }
+}
+
 /// The unacknowledged and unsent bytes of a connection.
 #[derive(Default)]
 pub(crate) struct SendQueue {
@@ -1742,7 +1750,10 @@ impl Tcb {
             self.send_probe(env, sink, data_end);
         }
 
-        // New data, then the FIN.
+        // New data, then the FIN. With TSO a segment carries up to `seg_max` bytes, cut
+        // into MSS-sized segments by the port.
+        let tso = self.tso_payload(env, sink);
+        let seg_max = if tso > 0 { tso } else { self.smss };
         loop {
             if sink.space() == 0 {
                 break;
@@ -1757,7 +1768,11 @@ impl Tcb {
             if self.snd_nxt.lt(data_end) {
                 let remaining = data_end.dist_from(self.snd_nxt);
                 let room = wnd_room.min(cwnd_room);
-                let len = remaining.min(self.smss).min(room);
+                let mut len = remaining.min(seg_max).min(room);
+                if len > self.smss && len < remaining {
+                    // Whole MSS segments only, but the last of the data.
+                    len -= len % self.smss;
+                }
                 if len == 0 || !self.txlog.has_room() {
                     break;
                 }
@@ -1823,6 +1838,21 @@ impl Tcb {
                 || self.txlog.covers(self.snd_una, self.snd_max),
             "in-flight records out of step with [SND.UNA, SND.MAX)"
         );
+    }
+
+    /// Payload bytes one super-segment may carry (a multiple of the MSS, at least two), or 0
+    /// when TSO is off or the sink cannot cut segments.
+    fn tso_payload(&self, env: &Env<'_>, sink: &mut impl SegmentSink) -> u32 {
+        if !env.cfg.tso || self.smss == 0 {
+            return 0;
+        }
+        let room = sink.tso_max().saturating_sub(crate::sink::MAX_HEADER);
+        let segs = u32::try_from(room).unwrap_or(u32::MAX) / self.smss;
+        if segs < 2 || self.smss > u32::from(u16::MAX) {
+            0
+        } else {
+            segs * self.smss
+        }
     }
 
     /// RFC 8985 7.2: the probe timer, while new data is in flight outside recovery.
@@ -2012,16 +2042,16 @@ impl Tcb {
             return false;
         };
         // A prepared object goes out in its own segments whenever they fit the MSS (a
-        // peer without timestamps has 12 bytes more room than the object was cut for).
-        if let Piece::Object { id, offset, len } = &mut piece {
+        // peer without timestamps has 12 bytes more room than the object was cut for),
+        // unless a super-segment carries a copy of many of them.
+        let tso = piece.len() > self.smss;
+        if let (Piece::Object { id, offset, len }, false) = (&mut piece, tso) {
             let seg = env.objects.get(id.0 as usize).map_or(0, |o| o.seg_size());
             if seg > 0 && seg <= self.smss {
                 *len = (*len).min(seg - *offset % seg);
             }
         }
-        let plen = match piece {
-            Piece::Stream { len, .. } | Piece::Object { len, .. } => len,
-        };
+        let plen = piece.len();
         let end = seq + plen;
         let retransmit = seq.lt(self.snd_max);
         let mut flags = TcpFlags::ACK;
@@ -2040,7 +2070,16 @@ impl Tcb {
             env.stats.retransmits += 1;
         }
         let fin = u32::from(flags.contains(TcpFlags::FIN));
-        self.record_send(env, seq, plen + fin);
+        // One record per wire segment, as the peer sees them: SACK, RACK and the segment
+        // bound work as without TSO.
+        let mut at = seq;
+        let mut left = plen;
+        while left > self.smss {
+            self.record_send(env, at, self.smss);
+            at += self.smss;
+            left -= self.smss;
+        }
+        self.record_send(env, at, left + fin);
         self.advance_nxt(end + fin, now);
         true
     }
@@ -2084,10 +2123,10 @@ impl Tcb {
             (self.rcv_wnd >> self.rcv_shift).min(65_535) as u16
         };
         let ack_flag = flags.contains(TcpFlags::ACK);
-        let payload_len = match piece {
-            Some(Piece::Stream { len, .. } | Piece::Object { len, .. }) => len as usize,
-            None => 0,
-        };
+        let payload_len = piece.map_or(0, |p| p.len() as usize);
+        // Longer than one MSS only when the sink cuts segments (`tso_payload`).
+        let tso = payload_len > self.smss as usize;
+        let mss = self.smss as u16;
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -2105,6 +2144,34 @@ impl Tcb {
                 repr.emit_header(&mut TcpPacket::new_unchecked(&mut *buf), src, dst);
                 repr.header_len()
             }),
+            Some(Piece::Stream { at, len }) if tso => {
+                let Some(ring) = self.queue.ring.as_ref() else {
+                    return false;
+                };
+                let h = repr.header_len();
+                sink.send_tso(src, dst, h + len as usize, mss, |buf| {
+                    let n = ring.copy_out(at as usize, &mut buf[h..h + len as usize]);
+                    if n != len as usize {
+                        return 0;
+                    }
+                    repr.emit_header_unsummed(&mut TcpPacket::new_unchecked(&mut *buf));
+                    h + len as usize
+                })
+            }
+            Some(Piece::Object { id, offset, len }) if tso => {
+                let Some(obj) = env.objects.get(id.0 as usize) else {
+                    return false;
+                };
+                let Some(data) = obj.data().get(offset as usize..(offset + len) as usize) else {
+                    return false;
+                };
+                let h = repr.header_len();
+                sink.send_tso(src, dst, h + data.len(), mss, |buf| {
+                    buf[h..h + data.len()].copy_from_slice(data);
+                    repr.emit_header_unsummed(&mut TcpPacket::new_unchecked(&mut *buf));
+                    h + data.len()
+                })
+            }
             Some(Piece::Stream { at, len }) => {
                 let Some(ring) = self.queue.ring.as_ref() else {
                     return false;
@@ -2146,6 +2213,7 @@ impl Tcb {
             return false;
         }
         env.stats.tx_segments += 1;
+        env.stats.tx_tso += u64::from(tso);
         if ack_flag {
             self.ack_now = false;
             self.delack_at = None;

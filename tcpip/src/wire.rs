@@ -738,6 +738,13 @@ impl TcpRepr {
         packet.set_checksum(c);
     }
 
+    /// Write the header and options with the checksum field zero, for a sink that fills the
+    /// checksum in itself (offload). The buffer must hold `header_len()` bytes.
+    #[inline]
+    pub fn emit_header_unsummed<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>) {
+        self.write_fields(packet);
+    }
+
     /// Every header field and the options, with the checksum zero.
     #[inline]
     fn write_fields<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>) {

@@ -7,11 +7,24 @@ use std::time::Duration;
 use tcpip::{CloseReason, TcpConfig};
 
 fn transfer(len: usize, mode: Mode, seed: u64, imp: Impair) -> Net<Collector, ObjectServer> {
+    transfer_tso(len, mode, seed, imp, 0, TcpConfig::default())
+}
+
+/// A transfer whose sinks offer `tso` (0: none) as their TSO limit, the server configured
+/// with `scfg`.
+fn transfer_tso(
+    len: usize,
+    mode: Mode,
+    seed: u64,
+    imp: Impair,
+    tso: usize,
+    scfg: TcpConfig,
+) -> Net<Collector, ObjectServer> {
     let obj = object(len, seed);
     let mut server = ObjectServer::new(obj.clone(), mode);
     let mut net = Net::new(
         TcpConfig::default(),
-        TcpConfig::default(),
+        scfg,
         Collector::default(),
         ObjectServer::new(Vec::new(), mode),
         seed,
@@ -23,6 +36,7 @@ fn transfer(len: usize, mode: Mode, seed: u64, imp: Impair) -> Net<Collector, Ob
     net.server.listen(PORT).unwrap();
     net.to_server = imp;
     net.to_client = imp;
+    net.tso = tso;
     let h = net.connect();
     let ok = net.run_until(Duration::from_secs(600), |n| {
         n.capp.closed.iter().any(|(c, _)| *c == h)
@@ -100,4 +114,82 @@ fn random_impairments_with_corruption() {
         };
         transfer(len, mode, seed, imp);
     }
+}
+
+#[test]
+fn tso_sends_super_segments_of_whole_mss_pieces_and_the_peer_gets_every_byte() {
+    for mode in [Mode::Stream, Mode::Prepared] {
+        for len in [1448, 2000, 65536, 300_000, 1 << 20] {
+            let imp = Impair {
+                delay: Duration::from_millis(5),
+                ..Impair::default()
+            };
+            let net = transfer_tso(len, mode, 3, imp, 65_535, TcpConfig::default());
+            let st = net.server.stats();
+            assert_eq!(st.retransmits, 0, "{mode:?} {len}");
+            assert_eq!(st.tx_tso, net.tso_sent.0, "{mode:?} {len}");
+            if len > 2 * 1448 {
+                assert!(st.tx_tso > 0, "{mode:?} {len}: no super-segment");
+                // Fewer sends than wire segments: the point of TSO.
+                assert!(
+                    net.tso_sent.1 >= 2 * net.tso_sent.0,
+                    "{mode:?} {len}: {:?}",
+                    net.tso_sent
+                );
+            }
+            // Each wire segment is at most one MSS; the client never saw a larger one.
+            assert_eq!(net.client.stats().rx_bad_checksum, 0);
+        }
+    }
+}
+
+#[test]
+fn tso_on_lossy_links_retransmits_single_segments_and_delivers_everything() {
+    for seed in 0..12 {
+        let imp = Impair {
+            loss: 0.03,
+            duplicate: 0.01,
+            reorder: 0.2,
+            reorder_delay: Duration::from_millis(3),
+            delay: Duration::from_millis(5),
+            jitter: Duration::from_millis(1),
+            ..Impair::default()
+        };
+        let mode = if seed % 2 == 0 {
+            Mode::Stream
+        } else {
+            Mode::Prepared
+        };
+        let net = transfer_tso(400_000, mode, seed, imp, 65_535, TcpConfig::default());
+        let st = net.server.stats();
+        assert!(st.tx_tso > 0, "seed {seed}");
+        assert!(st.retransmits > 0, "seed {seed}: 3% loss and no retransmission");
+    }
+}
+
+#[test]
+fn tso_off_in_the_config_or_a_small_limit_sends_mss_segments_only() {
+    let imp = Impair {
+        delay: Duration::from_millis(5),
+        ..Impair::default()
+    };
+    // A limit under two segments plus a header gives no super-segment.
+    let net = transfer_tso(
+        200_000,
+        Mode::Prepared,
+        5,
+        imp,
+        2 * 1448 + 40,
+        TcpConfig::default(),
+    );
+    assert_eq!(net.server.stats().tx_tso, 0);
+    assert_eq!(net.tso_sent, (0, 0));
+    let off = TcpConfig {
+        tso: false,
+        ..TcpConfig::default()
+    };
+    let net = transfer_tso(200_000, Mode::Stream, 5, imp, 65_535, off);
+    assert_eq!(net.server.stats().tx_tso, 0);
+    assert_eq!(net.tso_sent, (0, 0));
+    assert!(net.server.stats().tx_segments >= 200_000 / 1448);
 }

@@ -19,6 +19,34 @@ pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PORT: u16 = 80;
 
+/// Cut a TCP super-segment into segments of `mss` payload bytes as a NIC's TSO does:
+/// headers copied, sequence advanced, FIN and PSH on the last only, CWR on the first only,
+/// each checksummed in full.
+pub fn segment(src: Ipv4Addr, dst: Ipv4Addr, bytes: &[u8], mss: u16, out: &mut Vec<Vec<u8>>) {
+    let packet = TcpPacket::new_checked(bytes).expect("super-segment header");
+    let repr = TcpRepr::parse(&packet, src, dst).expect("super-segment checksum");
+    let payload = packet.payload();
+    assert!(
+        payload.len() > usize::from(mss),
+        "a super-segment carries more than one MSS"
+    );
+    let pieces = payload.chunks(usize::from(mss)).count();
+    for (k, piece) in payload.chunks(usize::from(mss)).enumerate() {
+        let mut r = repr;
+        r.seq = repr.seq + (k * usize::from(mss)) as u32;
+        r.payload_len = piece.len();
+        if k + 1 < pieces {
+            r.flags.remove(TcpFlags::FIN | TcpFlags::PSH);
+        }
+        if k > 0 {
+            r.flags.remove(TcpFlags::CWR);
+        }
+        let mut buf = vec![0u8; r.header_len() + piece.len()];
+        r.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), src, dst, piece);
+        out.push(buf);
+    }
+}
+
 /// xorshift64*: deterministic, good enough for impairments.
 #[derive(Clone, Debug)]
 pub struct Rng(pub u64);
@@ -104,6 +132,12 @@ pub struct Net<C: TcpApp, S: TcpApp> {
     /// When set, a segment leaving a core goes on the link only if this returns true (the
     /// trace still records it). `None`, the default, keeps everything.
     pub on_link: Option<fn(Side, &Packet) -> bool>,
+    /// What both sides' sinks offer as [`tcpip::sink::SegmentSink::tso_max`] (0, the
+    /// default: no TSO). Super-segments are cut into MSS-sized ones on transmit, as a NIC
+    /// would, before the link's impairments; the trace keeps the cut segments.
+    pub tso: usize,
+    /// Super-segments cut on transmit, and the wire segments they became.
+    pub tso_sent: (u64, u64),
 }
 
 impl<C: TcpApp, S: TcpApp> Net<C, S> {
@@ -124,29 +158,54 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
             keep_trace: false,
             delivered: 0,
             on_link: None,
+            tso: 0,
+            tso_sent: (0, 0),
         }
+    }
+
+    /// A sink for one side's output, with the link's TSO offer.
+    pub fn sink(&self, capacity: usize) -> VecSink {
+        let mut s = VecSink::new(capacity);
+        s.tso_max = self.tso;
+        s
     }
 
     /// Put the sink's segments on the wire from `from`.
     pub fn transmit(&mut self, from: Side, sink: &mut VecSink) {
-        for (src, dst, bytes) in sink.drain() {
-            let pkt = Packet { src, dst, bytes };
-            if self.keep_trace {
-                self.trace.push((from, pkt.clone()));
+        let tso = std::mem::take(&mut sink.tso);
+        let mut cut = Vec::new();
+        for (i, (src, dst, bytes)) in sink.drain().into_iter().enumerate() {
+            cut.clear();
+            match tso.iter().find(|(at, _)| *at == i) {
+                Some(&(_, mss)) => {
+                    segment(src, dst, &bytes, mss, &mut cut);
+                    self.tso_sent.0 += 1;
+                    self.tso_sent.1 += cut.len() as u64;
+                }
+                None => cut.push(bytes),
             }
-            if self.on_link.is_some_and(|f| !f(from, &pkt)) {
-                continue;
+            for bytes in cut.drain(..) {
+                self.transmit_one(from, Packet { src, dst, bytes });
             }
-            let imp = match from {
-                Side::Client => self.to_server,
-                Side::Server => self.to_client,
-            };
-            let to = match from {
-                Side::Client => Side::Server,
-                Side::Server => Side::Client,
-            };
-            self.enqueue(to, pkt, imp);
         }
+    }
+
+    fn transmit_one(&mut self, from: Side, pkt: Packet) {
+        if self.keep_trace {
+            self.trace.push((from, pkt.clone()));
+        }
+        if self.on_link.is_some_and(|f| !f(from, &pkt)) {
+            return;
+        }
+        let imp = match from {
+            Side::Client => self.to_server,
+            Side::Server => self.to_client,
+        };
+        let to = match from {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        };
+        self.enqueue(to, pkt, imp);
     }
 
     fn enqueue(&mut self, to: Side, mut pkt: Packet, imp: Impair) {
@@ -175,7 +234,7 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
     /// Hand a segment to one side now, as if from the wire; returns what that side sent
     /// in answer (not put on the link).
     pub fn inject(&mut self, to: Side, src: Ipv4Addr, dst: Ipv4Addr, bytes: &[u8]) -> Vec<Packet> {
-        let mut sink = VecSink::new(1024);
+        let mut sink = self.sink(1024);
         match to {
             Side::Server => {
                 self.server
@@ -194,7 +253,7 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
 
     /// Client side: connect to the server's port.
     pub fn connect(&mut self) -> Handle {
-        let mut sink = VecSink::new(1024);
+        let mut sink = self.sink(1024);
         let h = self
             .client
             .connect(
@@ -210,7 +269,7 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
 
     /// Act on a client connection.
     pub fn client_act<R>(&mut self, h: Handle, f: impl FnOnce(&mut Conn<'_>) -> R) -> Option<R> {
-        let mut sink = VecSink::new(1024);
+        let mut sink = self.sink(1024);
         let r = self.client.act(self.now, h, &mut self.capp, &mut sink, f);
         self.transmit(Side::Client, &mut sink);
         r
@@ -218,7 +277,7 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
 
     /// Act on a server connection.
     pub fn server_act<R>(&mut self, h: Handle, f: impl FnOnce(&mut Conn<'_>) -> R) -> Option<R> {
-        let mut sink = VecSink::new(1024);
+        let mut sink = self.sink(1024);
         let r = self.server.act(self.now, h, &mut self.sapp, &mut sink, f);
         self.transmit(Side::Server, &mut sink);
         r
@@ -245,8 +304,8 @@ impl<C: TcpApp, S: TcpApp> Net<C, S> {
         if next > self.now {
             self.now = next;
         }
-        let mut csink = VecSink::new(4096);
-        let mut ssink = VecSink::new(4096);
+        let mut csink = self.sink(4096);
+        let mut ssink = self.sink(4096);
         // Deliver everything due now, then timers.
         while let Some((&key, _)) = self.queue.iter().next() {
             if key.0 > self.now {
