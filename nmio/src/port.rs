@@ -47,7 +47,8 @@ pub struct Capabilities {
     /// IP MTU of the link (the largest L3 packet; the largest frame is `mtu + 14`, plus 4
     /// with a VLAN tag).
     pub mtu: usize,
-    /// Bytes available in one TX slot (and the largest frame RX hands up).
+    /// The largest ordinary frame sent or received (RX hands up no larger one). TX slots
+    /// ([`TxQueue::slot_size`]) may be larger on a port with TSO.
     pub max_frame: usize,
     /// RX queues of the device and the one this port serves.
     pub rx_queues: u16,

@@ -42,7 +42,8 @@ pub struct PortStats {
     /// Kicks (flushes that handed frames to the NIC).
     pub tx_kicks: u64,
     /// TCP super-frames committed for segmentation offload (each also counts once in
-    /// `tx_frames`, with all its bytes in `tx_bytes`).
+    /// `tx_frames`, with all its bytes in `tx_bytes`; a wrapper that cuts them in software,
+    /// such as `impair`, counts the wire segments there instead).
     pub tx_tso: u64,
     /// Prepared sends, by mode.
     pub prepared_precopy: u64,

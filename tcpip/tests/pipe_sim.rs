@@ -119,6 +119,9 @@ struct Plan {
     to_client: Impairments,
     client_tcp: TcpConfig,
     server_tcp: TcpConfig,
+    /// The server's port cuts TCP super-segments itself (the pipe's software TSO); the
+    /// client's impair wrapper always does.
+    tso: bool,
 }
 
 impl Plan {
@@ -147,6 +150,8 @@ impl Plan {
             to_client: impairments(&mut r),
             client_tcp: tcp_config(&mut r),
             server_tcp: tcp_config(&mut r),
+            // From the seed, not `r`, so adding it left every other draw as it was.
+            tso: (seed / 4) % 2 == 1,
         }
     }
 
@@ -366,6 +371,7 @@ impl Sim {
             seed: plan.seed,
             prepared_capacity: segments + 16,
             clock: Some(clock.clone()),
+            tso_max: if plan.tso { nmio::tso::MAX_FRAME } else { 0 },
             ..PipeConfig::default()
         })
         .unwrap();
@@ -664,10 +670,10 @@ fn transfer(plan: &Plan) -> Result<Outcome, String> {
             c.rx_bad_checksum + s.rx_bad_checksum <= corrupted,
         ),
         (
-            "prepared segments used",
+            "prepared segments (or super-segments) used",
             plan.len == 0
                 || matches!(plan.mode, Mode::Stream)
-                || s.tx_prepared + s.tx_prepared_resegmented > 0,
+                || s.tx_prepared + s.tx_prepared_resegmented + s.tx_tso > 0,
         ),
     ];
     if let Some((what, _)) = sane.iter().find(|(_, ok)| !ok) {
@@ -698,11 +704,12 @@ fn run(name: &str, seeds: impl Iterator<Item = u64>) {
     };
     let (slowest, stalled) = (max(|o| o.virtual_time), max(|o| o.stall));
     println!(
-        "{name}: {} transfers, {} bytes, {} retransmits ({} RTO expiries, {} fast), \
+        "{name}: {} transfers, {} bytes, {} TSO super-segments, {} retransmits ({} RTO expiries, {} fast), \
          {} frames lost, {} corrupted, {} TIME-WAITs ended by a reset, slowest {:.1} s \
          virtual (seed {}), longest stall {:.1} s (seed {}), {:.1} s wall",
         outs.len(),
         sum(|o| o.bytes),
+        sum(|o| o.server.tx_tso),
         sum(|o| o.client.retransmits + o.server.retransmits),
         sum(|o| o.client.rto_expired + o.server.rto_expired),
         sum(|o| o.client.fast_retransmits + o.server.fast_retransmits),
@@ -750,6 +757,22 @@ fn seeded_transfers_part_3_byte_exact_and_all_tcbs_freed() {
 #[test]
 fn seeded_transfers_part_4_byte_exact_and_all_tcbs_freed() {
     part(3);
+}
+
+#[test]
+fn tso_cuts_big_answers_into_super_segments_on_a_clean_link() {
+    for seed in 0..2 * SPECIAL_SIZES.len() as u64 {
+        let mut plan = Plan::new(seed).clean();
+        plan.tso = true;
+        let o = transfer(&plan).unwrap_or_else(|e| panic!("seed {seed} (TSO): {e}"));
+        assert_eq!(o.server.retransmits, 0, "seed {seed}: {o}");
+        if plan.len >= 65_536 {
+            assert!(o.server.tx_tso > 0, "seed {seed}, {} bytes: {o}", plan.len);
+        }
+        plan.tso = false;
+        let o = transfer(&plan).unwrap_or_else(|e| panic!("seed {seed} (no TSO): {e}"));
+        assert_eq!(o.server.tx_tso, 0, "seed {seed}: {o}");
+    }
 }
 
 #[test]

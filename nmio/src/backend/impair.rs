@@ -13,10 +13,26 @@
 //! counted (`queue_full`). With TX impairments configured, sends are built in a scratch
 //! buffer and copied into the inner ring at commit, and prepared sends always take the
 //! memcpy path.
+//!
+//! # TSO
+//!
+//! With TX impairments the wrapper is a NIC with TCP segmentation offload on a lossy wire,
+//! whatever the inner port can do: it advertises [`TxQueue::tso_max`] =
+//! [`tso::MAX_FRAME`] (its scratch buffer holds a whole super-frame), cuts each super-frame
+//! given to [`TxQueue::commit_tso`] in software with [`tso::write_segment`], judges every
+//! wire segment on its own (loss, delay, duplication, corruption) and hands the survivors
+//! to the inner port as ordinary frames. So upper layers can use TSO under impairment on any
+//! port. If the inner ring fills half way through a super-frame, the wrapper kicks the
+//! inner port (`flush`) to make room, as a NIC drains its own ring. Counters: `tx_tso`
+//! counts super-frames taken; `tx_frames` and `tx_bytes` are the inner port's, so under
+//! TX impairment they count wire frames handed to it (segments that survived, copies
+//! included), as they already do for lost and duplicated ordinary frames. Without TX
+//! impairments (passthrough) `tso_max` and `commit_tso` are the inner port's own.
 
 use super::impair_model::{flip_bit, ImpairStats, Impairer, Impairments, Verdict};
 use crate::clock::{Clock, Instant};
 use crate::prepared::{PrepMode, PreparedId};
+use crate::tso::{self, TsoFrame};
 use crate::{Capabilities, Error, Port, PortStats, RxMeta, RxQueue, TxQueue};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -136,6 +152,29 @@ fn route(
     now_copy
 }
 
+/// Send a judged TX frame to the inner port now, hold its delayed copies, or count it lost
+/// to a full ring or pen.
+fn deliver<T: TxQueue>(
+    inner: &mut T,
+    pen: &mut Pen,
+    st: &mut ImpairStats,
+    v: &Verdict,
+    now: Instant,
+    frame: &mut [u8],
+) {
+    let mut meta = RxMeta::default();
+    if route(v, now, frame, &mut meta, pen, st) {
+        let len = frame.len();
+        if !inner.send(|slot| {
+            slot[..len].copy_from_slice(frame);
+            len
+        }) && !pen.hold(now, frame, &meta)
+        {
+            st.queue_full += 1;
+        }
+    }
+}
+
 /// Receive half of an [`ImpairedPort`].
 pub struct ImpairRx<R, C> {
     inner: R,
@@ -216,7 +255,14 @@ pub struct ImpairTx<T, C> {
     clock: C,
     model: Impairer,
     pen: Pen,
+    /// Where sends are built: a whole super-frame's room (empty in passthrough).
     scratch: Box<[u8]>,
+    /// One wire segment of a super-frame, built here when it must be corrupted or held.
+    seg: Box<[u8]>,
+    /// Largest ordinary frame (and wire segment) the wrapper takes.
+    frame: usize,
+    /// IP MTU of the inner port, for cutting super-frames.
+    mtu: usize,
     reserved: bool,
     passthrough: bool,
     next_due: Arc<AtomicU64>,
@@ -233,23 +279,54 @@ impl<T: TxQueue, C: Clock> ImpairTx<T, C> {
             return;
         }
         let frame = &mut self.scratch[..len];
-        let mut meta = RxMeta::default();
-        if route(
+        deliver(
+            &mut self.inner,
+            &mut self.pen,
+            &mut self.model.stats,
             &v,
             now,
             frame,
-            &mut meta,
-            &mut self.pen,
-            &mut self.model.stats,
-        ) {
-            let frame = &self.scratch[..len];
-            if !self.inner.send(|slot| {
-                slot[..len].copy_from_slice(frame);
-                len
-            }) && !self.pen.hold(now, frame, &meta)
-            {
-                self.model.stats.queue_full += 1;
+        );
+        self.publish_due();
+    }
+
+    /// Cut the checked super-frame in the scratch buffer and judge each wire segment.
+    fn judge_tso(&mut self, len: usize, at: &TsoFrame, mss: u16) {
+        let now = self.clock.now();
+        let frame = &self.scratch[..len];
+        for k in 0..at.segments {
+            let v = self.model.judge(now, tso::segment_len(at, mss, k));
+            if v.copies == 0 {
+                self.stats.tx_impaired += 1;
+                continue;
             }
+            if self.inner.tx_space() == 0 {
+                // Errors are the inner port's to count (`tx_errors`); the segment then
+                // meets a full ring below and is counted as `queue_full`.
+                let _ = self.inner.flush();
+            }
+            // The common case: cut straight into the inner slot.
+            if v.is_clean(now)
+                && self.inner.tx_space() > 0
+                && self
+                    .inner
+                    .send(|slot| tso::write_segment(frame, at, mss, k, slot).unwrap_or(0))
+            {
+                continue;
+            }
+            // Checked at commit and `seg` holds an MTU-sized frame, so this cannot fail.
+            let Some(n) = tso::write_segment(frame, at, mss, k, &mut self.seg) else {
+                self.stats.tx_errors += 1;
+                continue;
+            };
+            deliver(
+                &mut self.inner,
+                &mut self.pen,
+                &mut self.model.stats,
+                &v,
+                now,
+                &mut self.seg[..n],
+            );
         }
         self.publish_due();
     }
@@ -284,7 +361,11 @@ impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
     }
 
     fn slot_size(&self) -> usize {
-        self.inner.slot_size()
+        if self.passthrough {
+            self.inner.slot_size()
+        } else {
+            self.scratch.len()
+        }
     }
 
     fn reserve(&mut self) -> Option<&mut [u8]> {
@@ -303,7 +384,7 @@ impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
         if self.passthrough {
             return self.inner.commit(len);
         }
-        if !self.reserved || len == 0 || len > self.scratch.len() {
+        if !self.reserved || len == 0 || len > self.frame {
             self.stats.tx_bad_len += 1;
             self.reserved = false;
             return false;
@@ -311,6 +392,32 @@ impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
         self.reserved = false;
         // Lost on purpose still counts as sent: the wire lost it, not the port.
         self.judge_scratch(len);
+        true
+    }
+
+    fn tso_max(&self) -> usize {
+        if self.passthrough {
+            self.inner.tso_max()
+        } else {
+            tso::MAX_FRAME
+        }
+    }
+
+    fn commit_tso(&mut self, len: usize, mss: u16) -> bool {
+        if self.passthrough {
+            return self.inner.commit_tso(len, mss);
+        }
+        let at = if std::mem::take(&mut self.reserved) && len <= self.scratch.len() {
+            tso::check(&self.scratch[..len], mss, self.mtu).ok()
+        } else {
+            None
+        };
+        let Some(at) = at.filter(|at| tso::segment_len(at, mss, 0) <= self.frame) else {
+            self.stats.tx_bad_len += 1;
+            return false;
+        };
+        self.stats.tx_tso += 1;
+        self.judge_tso(len, &at, mss);
         true
     }
 
@@ -355,7 +462,7 @@ impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
             self.stats.tx_bad_prepared += 1;
             return false;
         };
-        let len = img.len().min(self.scratch.len());
+        let len = img.len().min(self.frame);
         self.scratch[..len].copy_from_slice(&img[..len]);
         rewrite(&mut self.scratch[..len]);
         self.stats.prepared_memcpy += 1;
@@ -387,9 +494,18 @@ impl<P: Port, C: Clock + Clone> ImpairedPort<P, C> {
             });
         }
         let (rx, tx, mut caps) = inner.into_parts();
-        let frame = caps.max_frame.max(tx.slot_size());
+        // A TSO port's slots are sized for super-frames; the frames on its wire (and in the
+        // pens) stay within the MTU plus an Ethernet header and a VLAN tag.
+        let frame = if tx.tso_max() > 0 {
+            caps.mtu + 18
+        } else {
+            caps.max_frame.max(tx.slot_size())
+        };
+        // What the inner slots hold, so copies into them always fit.
+        let tx_frame = frame.min(tx.slot_size());
         let next_due = Arc::new(AtomicU64::new(u64::MAX));
         let passthrough = cfg.tx.is_none();
+        let buf = |len: usize| vec![0u8; if passthrough { 0 } else { len }].into_boxed_slice();
         // Held frames are copies: the zero-copy pre-copy path is gone under TX impairments.
         caps.zero_copy_prepared &= passthrough;
         Ok(ImpairedPort {
@@ -406,7 +522,10 @@ impl<P: Port, C: Clock + Clone> ImpairedPort<P, C> {
                 clock,
                 model: Impairer::new(cfg.tx.clone(), cfg.seed ^ 0x7a7a_7a7a_7a7a_7a7a),
                 pen: Pen::new(if cfg.tx.delays() { cfg.hold } else { 0 }, frame),
-                scratch: vec![0u8; frame].into_boxed_slice(),
+                scratch: buf(frame.max(tso::MAX_FRAME)),
+                seg: buf(frame),
+                frame: tx_frame,
+                mtu: caps.mtu,
                 reserved: false,
                 passthrough,
                 next_due,
@@ -566,5 +685,168 @@ mod tests {
         assert!(got.iter().all(|f| f[0] == 1 && f[1..] == [5u8; 69]));
         assert_eq!(a.tx().prepared(id).unwrap()[0], 5, "image left alone");
         assert!(!a.caps().zero_copy_prepared);
+    }
+
+    fn tso_setup(
+        tx: &str,
+        ring_size: usize,
+        inner_tso: usize,
+    ) -> (
+        ImpairedPort<crate::backend::pipe::PipePort, VirtualClock>,
+        crate::backend::pipe::PipePort,
+        VirtualClock,
+    ) {
+        let clock = VirtualClock::new(Instant::ZERO);
+        let (a, b) = pair(PipeConfig {
+            clock: Some(clock.clone()),
+            ring_size,
+            tso_max: inner_tso,
+            ..Default::default()
+        })
+        .unwrap();
+        let cfg = ImpairConfig {
+            tx: Impairments::parse(tx).unwrap(),
+            seed: 3,
+            ..Default::default()
+        };
+        (ImpairedPort::new(a, clock.clone(), cfg).unwrap(), b, clock)
+    }
+
+    fn commit_super<P: Port>(p: &mut P, frame: &[u8], mss: u16) -> bool {
+        let slot = p.tx().reserve().unwrap();
+        slot[..frame.len()].copy_from_slice(frame);
+        p.tx().commit_tso(frame.len(), mss)
+    }
+
+    fn recv_frames<P: Port>(p: &mut P) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        while p.rx().recv_burst(32, |f, _| v.push(f.to_vec())) > 0 {}
+        v
+    }
+
+    fn reference_segments(frame: &[u8], mss: u16) -> Vec<Vec<u8>> {
+        let mut scratch = vec![0u8; 1514];
+        let mut segs = Vec::new();
+        tso::segment(frame, mss, 1500, &mut scratch, |s| {
+            segs.push(s.to_vec());
+            true
+        })
+        .unwrap();
+        segs
+    }
+
+    // `gap=1ms` alone impairs nothing (no frame is reordered) but turns passthrough off.
+    const NO_LOSS: &str = "gap=1ms";
+
+    #[test]
+    fn tso_without_loss_arrives_in_order_byte_exact_on_a_port_without_tso() {
+        let (mut a, mut b, _) = tso_setup(NO_LOSS, 256, 0);
+        assert_eq!(a.tx().tso_max(), tso::MAX_FRAME);
+        assert!(a.tx().slot_size() >= tso::MAX_FRAME);
+        let f = tso::tests::super_frame(60_000, 0x18, 77, 1, &[]);
+        assert!(commit_super(&mut a, &f, 1448));
+        a.tx().flush().unwrap();
+        let want = reference_segments(&f, 1448);
+        assert_eq!(want.len(), 42);
+        assert_eq!(recv_frames(&mut b), want);
+        let s = a.stats();
+        assert_eq!((s.tx_tso, s.tx_frames, s.tx_impaired), (1, 42, 0));
+    }
+
+    #[test]
+    fn tso_kicks_the_inner_port_when_its_ring_fills_mid_frame() {
+        let (mut a, mut b, _) = tso_setup(NO_LOSS, 32, 0);
+        let f = tso::tests::super_frame(60_000, 0x10, 1, 1, &[]);
+        assert!(commit_super(&mut a, &f, 1448));
+        let mut got = recv_frames(&mut b);
+        assert_eq!(got.len(), 32, "the first ring-full went out at once");
+        a.tx().flush().unwrap();
+        got.extend(recv_frames(&mut b));
+        assert_eq!(got, reference_segments(&f, 1448));
+    }
+
+    #[test]
+    fn tso_loss_is_judged_and_counted_per_wire_segment() {
+        let (mut a, mut b, _) = tso_setup("loss=0.3", 256, 0);
+        let f = tso::tests::super_frame(60_000, 0x10, 1, 1, &[]);
+        let want = reference_segments(&f, 1448);
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            assert!(commit_super(&mut a, &f, 1448));
+            a.tx().flush().unwrap();
+            got.extend(recv_frames(&mut b));
+        }
+        let lost = a.stats().tx_impaired;
+        assert_eq!(a.tx_impair_stats().frames, 420);
+        assert_eq!(a.tx_impair_stats().lost, lost);
+        assert_eq!(got.len() as u64 + lost, 420);
+        assert!((90..170).contains(&lost), "{lost}");
+        assert!(
+            got.iter().all(|s| want.contains(s)),
+            "survivors are whole segments"
+        );
+        assert_eq!(a.stats().tx_tso, 10);
+    }
+
+    #[test]
+    fn tso_segments_delayed_are_held_and_released_in_order() {
+        let (mut a, mut b, clock) = tso_setup("delay=2ms", 256, 0);
+        let f = tso::tests::super_frame(20_000, 0x18, 5, 5, &[]);
+        assert!(commit_super(&mut a, &f, 1000));
+        a.tx().flush().unwrap();
+        assert!(recv_frames(&mut b).is_empty());
+        clock.advance(Duration::from_millis(2));
+        a.tx().flush().unwrap();
+        assert_eq!(recv_frames(&mut b), reference_segments(&f, 1000));
+    }
+
+    #[test]
+    fn tso_frames_the_wrapper_cannot_cut_are_refused_and_counted() {
+        let (mut a, _b, _) = tso_setup(NO_LOSS, 256, 0);
+        let f = tso::tests::super_frame(5000, 0x10, 1, 1, &[]);
+        assert!(!commit_super(&mut a, &f, 1461), "segments above the MTU");
+        let mut bad = f.clone();
+        bad[14] = 0x65;
+        assert!(!commit_super(&mut a, &bad, 1000), "not IPv4");
+        assert!(!a.tx().commit_tso(f.len(), 1000), "no reservation");
+        a.tx().reserve();
+        assert!(!a.tx().commit(1519), "ordinary frames stay within the MTU");
+        assert_eq!(a.stats().tx_bad_len, 4);
+        assert_eq!((a.stats().tx_tso, a.stats().tx_frames), (0, 0));
+    }
+
+    #[test]
+    fn passthrough_forwards_tso_to_the_inner_port() {
+        let (mut a, mut b, _) = tso_setup("", 64, tso::MAX_FRAME);
+        assert_eq!(a.tx().tso_max(), tso::MAX_FRAME);
+        let f = tso::tests::super_frame(10_000, 0x10, 1, 1, &[]);
+        assert!(commit_super(&mut a, &f, 1448));
+        a.tx().flush().unwrap();
+        assert_eq!(recv_frames(&mut b), reference_segments(&f, 1448));
+        assert_eq!((a.stats().tx_tso, a.stats().tx_frames), (1, 1));
+
+        let (mut plain, _b, _) = tso_setup("", 64, 0);
+        assert_eq!(plain.tx().tso_max(), 0);
+        plain.tx().reserve();
+        assert!(!plain.tx().commit_tso(f.len(), 1448));
+    }
+
+    #[test]
+    fn impairing_a_tso_port_keeps_its_pens_mtu_sized() {
+        let (mut a, mut b, clock) = tso_setup("delay=1ms", 64, tso::MAX_FRAME);
+        assert_eq!(a.tx.frame, 1518);
+        assert_eq!(a.tx.seg.len(), 1518);
+        assert_eq!(a.tx().tso_max(), tso::MAX_FRAME);
+        let f = tso::tests::super_frame(3000, 0x10, 1, 1, &[]);
+        assert!(commit_super(&mut a, &f, 1448));
+        assert!(a.tx().send(|buf| {
+            buf[..60].fill(1);
+            60
+        }));
+        clock.advance(Duration::from_millis(1));
+        a.tx().flush().unwrap();
+        let got = recv_frames(&mut b);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[..3], reference_segments(&f, 1448)[..]);
     }
 }

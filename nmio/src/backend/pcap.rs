@@ -3,7 +3,8 @@
 //! [`PcapPort`] stacks on any [`Port`] (as the `impair` wrapper does, through
 //! [`Port::into_parts`]) and writes a classic libpcap file: nanosecond timestamps (magic
 //! `0xa1b23c4d`), version 2.4, link type 1 (Ethernet), snap length 65535 or the port's
-//! largest frame if that is larger. Wireshark, tshark and tcpdump read it as it is.
+//! largest frame (a TX slot, a TSO super-frame) if that is larger, up to the 262,144 that
+//! libpcap accepts for Ethernet. Wireshark, tshark and tcpdump read it as it is.
 //!
 //! # What is captured, and where
 //!
@@ -15,6 +16,11 @@
 //!   `reserve` of the inner port (the [`TxQueue`] contract: a slot reserved and not
 //!   committed is handed out again), so no copy is added to the send path beyond the
 //!   capture's own.
+//! - TX through `commit_tso`: the super-frame as committed, once, like tcpdump on a Linux
+//!   host whose NIC does TSO: one frame of up to 65,549 bytes whose TCP checksum field holds
+//!   only the pseudo-header sum (tshark flags it "incorrect", as it does there). The snap
+//!   length is at least [`TxQueue::tso_max`] of the inner port, so the record is whole.
+//!   [`TxQueue::tso_max`] and [`TxQueue::commit_tso`] are the inner port's.
 //! - TX through `send_prepared`: inside the inner port's `rewrite` call, right after the
 //!   caller's rewrite, so the record holds the final rewritten bytes in both
 //!   [`PrepMode`]s on every backend: the pool image before a pre-copy reference or copy is
@@ -379,6 +385,33 @@ impl<T> PcapTx<T> {
     }
 }
 
+impl<T: TxQueue> PcapTx<T> {
+    /// Record the reserved slot's first `len` bytes, then `commit` it on the inner port;
+    /// the record is taken back if the inner port refuses.
+    #[inline]
+    fn record_commit(&mut self, len: usize, commit: impl FnOnce(&mut T) -> bool) -> bool {
+        if !std::mem::take(&mut self.reserved) || !self.on {
+            // Without our reservation the inner commit fails and counts it; re-reserving
+            // here would turn a caller's mistake into a send.
+            let ok = commit(&mut self.inner);
+            self.not_captured += u64::from(ok && !self.on);
+            return ok;
+        }
+        let mark = self.recs.mark();
+        // The slot just filled, lent again (see the module docs). Timestamps come at flush.
+        if let Some(slot) = self.inner.reserve() {
+            if len <= slot.len() {
+                self.recs.push([0; 8], &slot[..len], None);
+            }
+        }
+        let ok = commit(&mut self.inner);
+        if !ok {
+            self.recs.rollback(mark);
+        }
+        ok
+    }
+}
+
 impl<T> Drop for PcapTx<T> {
     fn drop(&mut self) {
         // Frames committed and never kicked: the stack sent them, so they are recorded.
@@ -406,25 +439,16 @@ impl<T: TxQueue> TxQueue for PcapTx<T> {
 
     #[inline]
     fn commit(&mut self, len: usize) -> bool {
-        if !std::mem::take(&mut self.reserved) || !self.on {
-            // Without our reservation the inner commit fails and counts it; re-reserving
-            // here would turn a caller's mistake into a send.
-            let ok = self.inner.commit(len);
-            self.not_captured += u64::from(ok && !self.on);
-            return ok;
-        }
-        let mark = self.recs.mark();
-        // The slot just filled, lent again (see the module docs). Timestamps come at flush.
-        if let Some(slot) = self.inner.reserve() {
-            if len <= slot.len() {
-                self.recs.push([0; 8], &slot[..len], None);
-            }
-        }
-        let ok = self.inner.commit(len);
-        if !ok {
-            self.recs.rollback(mark);
-        }
-        ok
+        self.record_commit(len, |tx| tx.commit(len))
+    }
+
+    #[inline]
+    fn tso_max(&self) -> usize {
+        self.inner.tso_max()
+    }
+
+    fn commit_tso(&mut self, len: usize, mss: u16) -> bool {
+        self.record_commit(len, |tx| tx.commit_tso(len, mss))
     }
 
     fn pending(&self) -> usize {
@@ -520,6 +544,7 @@ impl<P: Port> PcapPort<P> {
         let snaplen = MIN_SNAPLEN
             .max(caps.max_frame + VLAN_TAG_LEN)
             .max(tx.slot_size())
+            .max(tx.tso_max())
             .min(MAX_SNAPLEN);
         out.write_all(&file_header(snaplen as u32))
             .map_err(|e| Error::Io {
@@ -635,5 +660,67 @@ mod tests {
         assert_eq!(&r.buf[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(&r.buf[46..54], &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(record(&r, 1).2, vec![3; 10]);
+    }
+
+    /// A capture file in memory, shared with the test.
+    #[derive(Clone, Default)]
+    struct MemFile(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for MemFile {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn tso_super_frame_is_recorded_whole_as_committed() {
+        use crate::backend::pipe::{pair, PipeConfig};
+        use crate::tso;
+        let (a, mut b) = pair(PipeConfig {
+            tso_max: tso::MAX_FRAME,
+            clock: Some(crate::VirtualClock::new(crate::Instant::ZERO)),
+            ..Default::default()
+        })
+        .unwrap();
+        let file = MemFile::default();
+        let mut a = PcapPort::with_writer(a, file.clone()).unwrap();
+        assert_eq!(a.tx().tso_max(), tso::MAX_FRAME);
+        assert!(a.snaplen() >= tso::MAX_FRAME);
+
+        // The largest super-frame there is: 65,535 bytes of IPv4.
+        let f = tso::tests::super_frame(65_535 - 40, 0x18, 1, 1, &[]);
+        assert_eq!(f.len(), tso::MAX_FRAME);
+        let mut send = |mss: u16| {
+            let slot = a.tx().reserve().unwrap();
+            slot[..f.len()].copy_from_slice(&f);
+            a.tx().commit_tso(f.len(), mss)
+        };
+        assert!(!send(1461), "refused by the pipe: no record");
+        assert!(send(1448));
+        a.tx().flush().unwrap();
+        let mut segs = 0;
+        while b.rx().recv_burst(64, |s, _| {
+            assert!(s.len() <= 1514);
+            segs += 1;
+        }) > 0
+        {}
+        assert_eq!(segs, (65_535 - 40usize).div_ceil(1448));
+
+        let out = file.0.lock().unwrap().clone();
+        let snaplen = u32::from_le_bytes(out[16..20].try_into().unwrap()) as usize;
+        assert!(snaplen >= tso::MAX_FRAME, "{snaplen}");
+        let h = &out[FILE_HEADER_LEN..FILE_HEADER_LEN + RECORD_HEADER_LEN];
+        let incl = u32::from_le_bytes(h[8..12].try_into().unwrap()) as usize;
+        let orig = u32::from_le_bytes(h[12..16].try_into().unwrap()) as usize;
+        assert_eq!((incl, orig), (f.len(), f.len()));
+        let body = &out[FILE_HEADER_LEN + RECORD_HEADER_LEN..];
+        assert_eq!(body, &f[..], "one record, the super-frame as committed");
+        assert_eq!(a.capture_stats().frames, 1);
+        assert_eq!(a.capture_stats().truncated, 0);
+        assert_eq!(a.stats().tx_tso, 1);
     }
 }

@@ -19,10 +19,20 @@
 //! flush, as a NIC's DMA would. A second pre-copy send of the same image before that flush
 //! is served from a spare copy (`prepared_clones`), which is exactly the situation
 //! Sandstorm's pre-copy handles with its spare buffers.
+//!
+//! With [`PipeConfig::tso_max`] set the pipe is a NIC with TCP segmentation offload: TX
+//! slots grow to hold a super-frame, and [`TxQueue::commit_tso`] queues one that the wire
+//! cuts at flush with [`crate::tso::segment`] into ordinary frames of at most `mtu + 14`
+//! bytes, delivered to the peer in order. Each wire segment is judged by the impairment
+//! model on its own (loss, delay, duplication, corruption), as on a real lossy link.
+//! Counters follow [`PortStats::tx_tso`]: a super-frame counts once in `tx_tso` and once in
+//! `tx_frames` with all its bytes in `tx_bytes`; `tx_impaired` and the impairment stats
+//! count wire segments.
 
 use super::impair_model::{flip_bit, ImpairStats, Impairer, Impairments};
 use crate::clock::{Clock, Instant, MonotonicClock, VirtualClock};
 use crate::prepared::{PrepMode, PreparedId, PreparedPool};
+use crate::tso::{self, TsoFrame};
 use crate::{Capabilities, Error, PortStats, RxMeta, RxQueue, TxQueue};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -49,6 +59,11 @@ pub struct PipeConfig {
     pub prepared_capacity: usize,
     /// The clock; `None` uses the real `CLOCK_MONOTONIC` (and `wait` really blocks).
     pub clock: Option<VirtualClock>,
+    /// Largest TCP super-frame [`TxQueue::commit_tso`] takes, 0 for no TSO; at most
+    /// [`tso::MAX_FRAME`]. TX slots are made this big (ring_size of them per port), so
+    /// [`TxQueue::slot_size`] grows with it; ordinary frames stay within `mtu + 18`
+    /// ([`Capabilities::max_frame`]).
+    pub tso_max: usize,
 }
 
 impl Default for PipeConfig {
@@ -62,6 +77,7 @@ impl Default for PipeConfig {
             seed: 1,
             prepared_capacity: 1024,
             clock: None,
+            tso_max: 0,
         }
     }
 }
@@ -133,6 +149,49 @@ impl Direction {
         }
     }
 
+    /// Cut a checked super-frame into wire frames, each judged by the impairment model on
+    /// its own, as a TSO NIC on a lossy link.
+    fn send_tso(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        at: &TsoFrame,
+        mss: u16,
+        stats: &mut PortStats,
+    ) {
+        for k in 0..at.segments {
+            let v = self.impair.judge(now, tso::segment_len(at, mss, k));
+            if v.copies == 0 {
+                stats.tx_impaired += 1;
+            }
+            for c in 0..v.copies as usize {
+                let Some(mut buf) = self.free.pop() else {
+                    self.impair.stats.queue_full += 1;
+                    stats.tx_impaired += 1;
+                    continue;
+                };
+                // Checked at commit and the slot untouched since, and wire buffers hold
+                // `mtu + 18`: this cannot fail, but if it did nothing half-made is sent.
+                let Some(n) = tso::write_segment(frame, at, mss, k, &mut buf) else {
+                    self.free.push(buf);
+                    stats.tx_errors += 1;
+                    continue;
+                };
+                if let Some(bit) = v.corrupt_bit {
+                    flip_bit(&mut buf[..n], bit);
+                }
+                self.seq += 1;
+                self.in_flight.push(InFlight {
+                    at: v.at[c],
+                    seq: self.seq,
+                    len: n as u32,
+                    buf,
+                });
+            }
+            self.advance(now);
+        }
+    }
+
     /// Move frames whose time has come into the arrived ring.
     fn advance(&mut self, now: Instant) {
         while self.in_flight.peek().is_some_and(|f| f.at <= now) {
@@ -174,7 +233,17 @@ pub fn pair(cfg: PipeConfig) -> Result<(PipePort, PipePort), Error> {
             what: format!("pipe MTU {} not in 68..=65535", cfg.mtu),
         });
     }
+    if cfg.tso_max > tso::MAX_FRAME {
+        return Err(Error::InvalidConfig {
+            what: format!(
+                "pipe tso_max {} above the largest TSO frame {}",
+                cfg.tso_max,
+                tso::MAX_FRAME
+            ),
+        });
+    }
     let slot = cfg.mtu + 18;
+    let tx_slot = slot.max(cfg.tso_max);
     let seeds = [cfg.seed, cfg.seed ^ 0x5eed_5eed_5eed_5eed];
     let wire = Wire {
         dirs: [
@@ -200,9 +269,12 @@ pub fn pair(cfg: PipeConfig) -> Result<(PipePort, PipePort), Error> {
             dir: side,
             clock: clock.clone(),
             slots: (0..cfg.ring_size)
-                .map(|_| vec![0u8; slot].into_boxed_slice())
+                .map(|_| vec![0u8; tx_slot].into_boxed_slice())
                 .collect(),
             lens: vec![0; cfg.ring_size],
+            tso: vec![None; cfg.ring_size],
+            tso_max: cfg.tso_max,
+            mtu: cfg.mtu,
             refs: vec![None; cfg.ring_size],
             pending: 0,
             reserved: false,
@@ -337,6 +409,10 @@ pub struct PipeTx {
     clock: PipeClock,
     slots: Vec<Box<[u8]>>,
     lens: Vec<u32>,
+    /// A slot queued by `commit_tso`: the checked super-frame and its segment size.
+    tso: Vec<Option<(TsoFrame, u16)>>,
+    tso_max: usize,
+    mtu: usize,
     /// A slot queued by pre-copy points at a prepared image instead of holding bytes.
     refs: Vec<Option<PreparedId>>,
     pending: usize,
@@ -350,6 +426,7 @@ impl PipeTx {
     fn queue(&mut self, len: usize, r: Option<PreparedId>) {
         self.lens[self.pending] = len as u32;
         self.refs[self.pending] = r;
+        self.tso[self.pending] = None;
         self.pending += 1;
         self.reserved = false;
         self.stats.tx_frames += 1;
@@ -364,7 +441,7 @@ impl TxQueue for PipeTx {
     }
 
     fn slot_size(&self) -> usize {
-        self.pool.frame_size()
+        self.slots.first().map_or(0, |s| s.len())
     }
 
     #[inline]
@@ -379,12 +456,35 @@ impl TxQueue for PipeTx {
 
     #[inline]
     fn commit(&mut self, len: usize) -> bool {
-        if !self.reserved || len == 0 || len > self.slot_size() {
+        // Wire buffers hold `max_frame` (the pool's frame size): larger slots are for TSO.
+        if !self.reserved || len == 0 || len > self.pool.frame_size() {
             self.stats.tx_bad_len += 1;
             self.reserved = false;
             return false;
         }
         self.queue(len, None);
+        true
+    }
+
+    #[inline]
+    fn tso_max(&self) -> usize {
+        self.tso_max
+    }
+
+    fn commit_tso(&mut self, len: usize, mss: u16) -> bool {
+        let at = if self.reserved && len <= self.tso_max {
+            tso::check(&self.slots[self.pending][..len], mss, self.mtu).ok()
+        } else {
+            None
+        };
+        let Some(at) = at else {
+            self.stats.tx_bad_len += 1;
+            self.reserved = false;
+            return false;
+        };
+        self.queue(len, None);
+        self.tso[self.pending - 1] = Some((at, mss));
+        self.stats.tx_tso += 1;
         true
     }
 
@@ -401,6 +501,10 @@ impl TxQueue for PipeTx {
         let d = &mut guard.dirs[self.dir];
         for i in 0..self.pending {
             let len = self.lens[i] as usize;
+            if let Some((at, mss)) = self.tso[i].take() {
+                d.send_tso(now, &self.slots[i][..len], &at, mss, &mut self.stats);
+                continue;
+            }
             let v = d.impair.judge(now, len);
             if v.copies == 0 {
                 self.stats.tx_impaired += 1;
@@ -418,8 +522,9 @@ impl TxQueue for PipeTx {
                             buf[..len].copy_from_slice(img);
                         }
                     }
-                    // The last copy takes the slot's own buffer; the slot gets the free one.
-                    None if c + 1 == v.copies as usize => {
+                    // The last copy takes the slot's own buffer; the slot gets the free one
+                    // (unless TSO made the slots bigger than wire buffers).
+                    None if c + 1 == v.copies as usize && buf.len() == self.slots[i].len() => {
                         std::mem::swap(&mut buf, &mut self.slots[i])
                     }
                     None => buf[..len].copy_from_slice(&self.slots[i][..len]),
@@ -722,6 +827,115 @@ mod tests {
         t.join().unwrap();
     }
 
+    fn tso_pair(impair: &str, seed: u64) -> (PipePort, PipePort, VirtualClock) {
+        let mut cfg = PipeConfig {
+            tso_max: tso::MAX_FRAME,
+            ring_size: 64,
+            seed,
+            ..Default::default()
+        };
+        cfg.impair[0] = Impairments::parse(impair).unwrap();
+        vpair(cfg)
+    }
+
+    fn commit_super(p: &mut PipePort, frame: &[u8], mss: u16) -> bool {
+        let slot = p.tx().reserve().unwrap();
+        slot[..frame.len()].copy_from_slice(frame);
+        p.tx().commit_tso(frame.len(), mss)
+    }
+
+    fn reference_segments(frame: &[u8], mss: u16, mtu: usize) -> Vec<Vec<u8>> {
+        let mut scratch = vec![0u8; 14 + mtu];
+        let mut segs = Vec::new();
+        tso::segment(frame, mss, mtu, &mut scratch, |s| {
+            segs.push(s.to_vec());
+            true
+        })
+        .unwrap();
+        segs
+    }
+
+    #[test]
+    fn tso_super_frame_arrives_as_in_order_mss_segments() {
+        let (mut a, mut b, _) = tso_pair("", 1);
+        assert_eq!(a.tx().tso_max(), tso::MAX_FRAME);
+        assert!(a.tx().slot_size() >= tso::MAX_FRAME);
+        assert_eq!(
+            a.caps().max_frame,
+            1518,
+            "ordinary frames keep the MTU's size"
+        );
+        let f = tso::tests::super_frame(30_000, 0x18, 1000, 7, &[]);
+        assert!(commit_super(&mut a, &f, 1448));
+        // An ordinary frame behind it leaves after all of its segments.
+        assert!(a.tx().send(|buf| {
+            buf[..60].fill(0xee);
+            60
+        }));
+        assert_eq!(a.tx().flush().unwrap(), 2);
+        let got = recv_all(&mut b);
+        let want = reference_segments(&f, 1448, 1500);
+        assert_eq!(want.len(), 21);
+        assert_eq!(got.len(), 22);
+        assert_eq!(got[..21], want[..]);
+        assert_eq!(got[21], vec![0xee; 60]);
+        let s = a.stats();
+        assert_eq!((s.tx_tso, s.tx_frames), (1, 2));
+        assert_eq!(s.tx_bytes, f.len() as u64 + 60);
+        assert_eq!(b.stats().rx_frames, 22);
+        assert_eq!(
+            a.tx_impair_stats().frames,
+            22,
+            "each segment is a wire frame"
+        );
+    }
+
+    #[test]
+    fn tso_frames_the_pipe_cannot_cut_are_refused_and_counted() {
+        let f = tso::tests::super_frame(5000, 0x10, 1, 1, &[]);
+        let (mut plain, _b, _) = vpair(PipeConfig::default());
+        assert_eq!(plain.tx().tso_max(), 0);
+        plain.tx().reserve();
+        assert!(!plain.tx().commit_tso(1000, 536), "no TSO configured");
+
+        let (mut a, _b, _) = tso_pair("", 1);
+        assert!(!commit_super(&mut a, &f, 1461), "segments above the MTU");
+        assert!(!commit_super(&mut a, &f, 0));
+        let mut bad = f.clone();
+        bad[14 + 9] = 17;
+        assert!(!commit_super(&mut a, &bad, 1000), "not TCP");
+        assert!(!a.tx().commit_tso(f.len(), 1000), "no reservation");
+        a.tx().reserve();
+        assert!(!a.tx().commit_tso(tso::MAX_FRAME + 1, 1000));
+        // Ordinary frames are still bounded by the MTU, not by the larger slot.
+        a.tx().reserve();
+        assert!(!a.tx().commit(1519));
+        assert_eq!(a.tx().pending(), 0);
+        assert_eq!(a.stats().tx_bad_len, 6);
+        assert_eq!(a.stats().tx_tso, 0);
+    }
+
+    #[test]
+    fn tso_impairments_apply_to_each_wire_segment() {
+        let (mut a, mut b, clock) = tso_pair("loss=0.2,corrupt=0.05,dup=0.05", 5);
+        let f = tso::tests::super_frame(60_000, 0x10, 1, 1, &[]);
+        let segs_per_frame = 60_000usize.div_ceil(1000);
+        let mut got = 0;
+        for _ in 0..20 {
+            assert!(commit_super(&mut a, &f, 1000));
+            a.tx().flush().unwrap();
+            got += recv_all(&mut b).len();
+            clock.advance(Duration::from_millis(1));
+        }
+        let im = a.tx_impair_stats();
+        assert_eq!(im.frames as usize, 20 * segs_per_frame);
+        assert_eq!(a.stats().tx_impaired, im.lost);
+        assert_eq!(got as u64, im.frames - im.lost + im.duplicated);
+        assert!((180..300).contains(&im.lost), "{im:?}");
+        assert!(im.corrupted > 0 && im.duplicated > 0, "{im:?}");
+        assert_eq!(a.stats().tx_tso, 20);
+    }
+
     #[test]
     fn bad_configuration_is_refused() {
         assert!(pair(PipeConfig {
@@ -736,5 +950,12 @@ mod tests {
         .err()
         .unwrap();
         assert!(e.to_string().contains("MTU 10"));
+        let e = pair(PipeConfig {
+            tso_max: 70_000,
+            ..Default::default()
+        })
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("tso_max 70000"));
     }
 }
