@@ -163,7 +163,10 @@ fn tso_on_lossy_links_retransmits_single_segments_and_delivers_everything() {
         let net = transfer_tso(400_000, mode, seed, imp, 65_535, TcpConfig::default());
         let st = net.server.stats();
         assert!(st.tx_tso > 0, "seed {seed}");
-        assert!(st.retransmits > 0, "seed {seed}: 3% loss and no retransmission");
+        assert!(
+            st.retransmits > 0,
+            "seed {seed}: 3% loss and no retransmission"
+        );
     }
 }
 
