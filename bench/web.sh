@@ -86,8 +86,14 @@ for ns_dev in "$C wc" "$S ws"; do
     ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     ip -n "$ns" link set "$dev" up
     ip -n "$ns" link set lo up
-    ip netns exec "$ns" ethtool -K "$dev" tx off tso off gso off gro off >/dev/null 2>&1 || true
 done
+# The client's end sends complete checksums and plain frames (an XDP program sees no
+# CHECKSUM_PARTIAL mark, and the requests are small either way). The server's end keeps
+# veth's defaults, checksum offload, TSO and GSO on and GRO off, as a kernel server runs:
+# nginx's sendfile then leaves in 64 KiB GSO frames, and ours in TSO super-frames where the
+# backend has them (afpacket; WEB_ARGS="--tso false" to compare without).
+ip netns exec "$C" ethtool -K wc tx off tso off gso off gro off >/dev/null 2>&1 || true
+ip netns exec "$S" ethtool -K ws gro off >/dev/null 2>&1 || true
 ip -n "$C" addr add 10.93.0.1/24 dev wc
 ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
 
