@@ -8,7 +8,9 @@
 //! response any client receives is checked for the secret's bytes.
 //!
 //! - curl, pre-copy and memcpy: every file byte-exact over one kept-alive connection,
-//!   HEAD, HTTP/1.0, Content-Type, `/sub` -> 301, 404, If-None-Match -> 304, `%20`/`%25`.
+//!   HEAD, HTTP/1.0, Content-Type, `/sub` -> 301, 404, If-None-Match -> 304, `%20`/`%25`;
+//!   pre-copy with TSO (large files as super-frames the kernel cuts), memcpy without (as
+//!   prepared MSS-sized frames).
 //! - raw sockets and http.client: pipelining (also past a full send queue), HEAD then GET,
 //!   a request one byte per segment, keep-alive reuse.
 //! - malformed requests (400, 414, 431, 501, 505 and a close; 405 and the connection kept)
@@ -304,6 +306,8 @@ impl Web {
         let (ours, kernel) = (format!("wt{subnet}a"), format!("wt{subnet}b"));
         let ns = NetNs::new(&tag).unwrap();
         ns.veth_pair(&ours, &kernel).unwrap();
+        // Our end sends TSO super-frames where the server opens it with TSO (afpacket).
+        ns.tso_on(&ours).unwrap();
         ns.exec(&[
             "ip",
             "addr",
@@ -388,7 +392,8 @@ impl Web {
         web
     }
 
-    /// Stops the server with SIGTERM; what it printed, its final counters included.
+    /// Stops the server with SIGTERM; what it printed (stdout, then stderr), its final
+    /// counters included.
     fn stop(mut self) -> String {
         let pid = self.server.0.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -397,7 +402,11 @@ impl Web {
             assert!(Instant::now() < deadline, "web ignored SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
-        std::fs::read_to_string(&self.out).unwrap_or_default()
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&self.out).unwrap_or_default(),
+            std::fs::read_to_string(&self.err).unwrap_or_default()
+        )
     }
 
     fn url(&self, path: &str) -> String {
@@ -843,7 +852,7 @@ fn statuses(got: &[Got]) -> Vec<u16> {
 /// curl against the server in `mode`: every file byte-exact over one kept-alive
 /// connection, HEAD, HTTP/1.0, Content-Type, the directory redirect, 404, 304 on the
 /// ETag, and a percent-encoded name.
-fn curl_serves_the_site(test: &str, subnet: u8, mode: &str) {
+fn curl_serves_the_site(test: &str, subnet: u8, mode: &str, tso: bool) {
     if !can_run(test, &[]) {
         return;
     }
@@ -851,7 +860,14 @@ fn curl_serves_the_site(test: &str, subnet: u8, mode: &str) {
     // `--pcap`: the capture must be a pcap file tshark reads, with our 200s in it.
     let pcap = site.base.join("web.pcap");
     let pcap_arg = pcap.to_str().unwrap().to_string();
-    let web = Web::start(test, subnet, &site, mode, &["--pcap", &pcap_arg]);
+    let tso_arg = if tso { "true" } else { "false" };
+    let web = Web::start(
+        test,
+        subnet,
+        &site,
+        mode,
+        &["--pcap", &pcap_arg, "--tso", tso_arg],
+    );
     let start = Instant::now();
 
     // Every object by GET in one curl: byte-exact, and one connection for all.
@@ -981,6 +997,22 @@ fn curl_serves_the_site(test: &str, subnet: u8, mode: &str) {
     assert!(dates[0] < dates[2], "Date did not move: {dates:?}");
 
     let log = web.stop();
+    // The 64 KiB and 1 MiB files left as TCP super-frames the kernel cut (TSO), where the
+    // backend has it; without, as prepared MSS-sized frames.
+    let supers = log
+        .contains("tcp.tx_tso=")
+        .then(|| counter(&log, "tcp.tx_tso=", "TSO super-segments"))
+        .unwrap_or(0);
+    if !tso {
+        assert_eq!(supers, 0, "--tso false and super-frames sent: {log}");
+    } else if tests::interop_backend() == "afpacket" {
+        assert!(supers > 0, "no TSO super-frame on afpacket: {log}");
+    } else {
+        eprintln!(
+            "{test}: {} has no TSO, super-frames not checked",
+            tests::interop_backend()
+        );
+    }
     if tool_exists("tshark") {
         let out = Command::new("tshark")
             .args(["-r", &pcap_arg, "-Y", "http.response.code == 200"])
@@ -1004,12 +1036,22 @@ fn curl_serves_the_site(test: &str, subnet: u8, mode: &str) {
 
 #[test]
 fn curl_gets_every_file_and_header_pre_copy() {
-    curl_serves_the_site("curl_gets_every_file_and_header_pre_copy", 30, "pre-copy");
+    curl_serves_the_site(
+        "curl_gets_every_file_and_header_pre_copy",
+        30,
+        "pre-copy",
+        true,
+    );
 }
 
 #[test]
 fn curl_gets_every_file_and_header_memcpy() {
-    curl_serves_the_site("curl_gets_every_file_and_header_memcpy", 31, "memcpy");
+    curl_serves_the_site(
+        "curl_gets_every_file_and_header_memcpy",
+        31,
+        "memcpy",
+        false,
+    );
 }
 
 /// Raw sockets and http.client: pipelining (also past a full send queue), HEAD followed
@@ -1415,6 +1457,9 @@ fn loss_keeps_files_exact(test: &str, subnet: u8, mode: &str) {
     let retransmits = counter(&report, "tcp.retransmits=", "retransmits");
     eprintln!("{test}: {retransmits} retransmits");
     assert!(retransmits > 0, "no retransmits under 2 % loss:\n{report}");
+    // The impair wrapper cuts super-frames itself and loses wire segments one by one.
+    let supers = counter(&report, "tcp.tx_tso=", "TSO super-segments");
+    assert!(supers > 0, "no super-frame under impairment:\n{report}");
 }
 
 #[test]

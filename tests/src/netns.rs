@@ -117,6 +117,14 @@ impl NetNs {
         Ok(())
     }
 
+    /// Let `dev` cut the TCP super-frames sent through it (checksum offload, scatter-gather
+    /// and TSO on again after [`veth_pair`](Self::veth_pair)); what it receives is
+    /// unchanged. For a port opened with TSO on that end.
+    pub fn tso_on(&self, dev: &str) -> Result<(), String> {
+        self.exec(&["ethtool", "-K", dev, "tx", "on", "sg", "on", "tso", "on"])?;
+        Ok(())
+    }
+
     /// Create a veth pair with `a` here and `b` in `other`.
     pub fn veth_to(&self, a: &str, other: &NetNs, b: &str) -> Result<(), String> {
         self.exec(&[
