@@ -72,23 +72,30 @@ fn clean_link_all_sizes_stream_and_prepared() {
     }
 }
 
+/// A link with `loss` and `reorder` (1% duplicates, 5 ms delay, 1 ms jitter), and the mode
+/// of an even seed (stream) or an odd one (prepared).
+fn lossy(seed: u64, loss: f64, reorder: f64) -> (Impair, Mode) {
+    let imp = Impair {
+        loss,
+        duplicate: 0.01,
+        reorder,
+        reorder_delay: Duration::from_millis(3),
+        delay: Duration::from_millis(5),
+        jitter: Duration::from_millis(1),
+        ..Impair::default()
+    };
+    let mode = if seed.is_multiple_of(2) {
+        Mode::Stream
+    } else {
+        Mode::Prepared
+    };
+    (imp, mode)
+}
+
 #[test]
 fn lossy_links() {
     for seed in 0..20 {
-        let imp = Impair {
-            loss: 0.05,
-            duplicate: 0.01,
-            reorder: 0.25,
-            reorder_delay: Duration::from_millis(3),
-            delay: Duration::from_millis(5),
-            jitter: Duration::from_millis(1),
-            ..Impair::default()
-        };
-        let mode = if seed % 2 == 0 {
-            Mode::Stream
-        } else {
-            Mode::Prepared
-        };
+        let (imp, mode) = lossy(seed, 0.05, 0.25);
         transfer(300_000, mode, seed, imp);
     }
 }
@@ -146,20 +153,7 @@ fn tso_sends_super_segments_of_whole_mss_pieces_and_the_peer_gets_every_byte() {
 #[test]
 fn tso_on_lossy_links_retransmits_single_segments_and_delivers_everything() {
     for seed in 0..12 {
-        let imp = Impair {
-            loss: 0.03,
-            duplicate: 0.01,
-            reorder: 0.2,
-            reorder_delay: Duration::from_millis(3),
-            delay: Duration::from_millis(5),
-            jitter: Duration::from_millis(1),
-            ..Impair::default()
-        };
-        let mode = if seed % 2 == 0 {
-            Mode::Stream
-        } else {
-            Mode::Prepared
-        };
+        let (imp, mode) = lossy(seed, 0.03, 0.2);
         let net = transfer_tso(400_000, mode, seed, imp, 65_535, TcpConfig::default());
         let st = net.server.stats();
         assert!(st.tx_tso > 0, "seed {seed}");
