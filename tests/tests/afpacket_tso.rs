@@ -86,6 +86,15 @@ fn keep(c: AfPacketConfig) -> AfPacketConfig {
     c
 }
 
+/// Port A with `tx_linear` forced on (the kernel copies a frame whole) or off (it lends the
+/// payload from the ring, as for a NIC).
+fn linear_tx(linear: bool) -> impl FnOnce(AfPacketConfig) -> AfPacketConfig {
+    move |c| AfPacketConfig {
+        tx_linear: Some(linear),
+        ..c
+    }
+}
+
 /// Payload byte `i`: varies with the position so a lost, repeated or moved byte shows.
 fn payload_byte(i: usize) -> u8 {
     ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8
@@ -304,10 +313,7 @@ fn a_super_frame_arrives_whole_once_and_in_order_copied_or_lent() {
         let Some(mut l) = link(
             "a_super_frame_arrives_whole_once_and_in_order_copied_or_lent",
             &[],
-            |c| AfPacketConfig {
-                tx_linear: Some(linear),
-                ..c
-            },
+            linear_tx(linear),
         ) else {
             return;
         };
@@ -348,10 +354,7 @@ fn the_largest_super_frame_and_a_one_segment_one_arrive_intact() {
         let Some(mut l) = link(
             "the_largest_super_frame_and_a_one_segment_one_arrive_intact",
             &[],
-            |c| AfPacketConfig {
-                tx_linear: Some(linear),
-                ..c
-            },
+            linear_tx(linear),
         ) else {
             return;
         };
@@ -474,10 +477,7 @@ fn ordinary_frames_share_the_ring_in_order_and_keep_the_mtu_check() {
         let Some(mut l) = link(
             "ordinary_frames_share_the_ring_in_order_and_keep_the_mtu_check",
             &[],
-            |c| AfPacketConfig {
-                tx_linear: Some(linear),
-                ..c
-            },
+            linear_tx(linear),
         ) else {
             return;
         };
