@@ -193,9 +193,10 @@ pub struct BackendArgs {
     /// latency matters more than batching (see [`BackendArgs::favour_latency`]).
     #[cfg_attr(feature = "cli", arg(skip))]
     pub latency_bound: bool,
-    /// AF_PACKET: TCP segmentation offload, letting the device cut TCP super-frames of up
-    /// to 64 KiB into segments, where the device has TSO on (a line at start says so when
-    /// it has not); the TX ring then has 270 slots of 64 KiB (18 MiB). Other backends
+    /// TCP segmentation offload: hand the port TCP super-frames of up to 64 KiB. AF_PACKET:
+    /// the device cuts them into segments, where it has TSO on (a line at start says so
+    /// when it has not); the TX ring then has 270 slots of 64 KiB (18 MiB). TAP: the kernel
+    /// takes them whole; the TX ring then has 64 slots of 64 KiB (4.2 MiB). Other backends
     /// ignore it [default: on for an application that sends bulk TCP, such as the web
     /// server; off otherwise].
     #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL"))]
@@ -328,7 +329,7 @@ impl BackendArgs {
 
     /// The application sends bulk TCP and uses [`TxQueue::commit_tso`](crate::TxQueue::commit_tso)
     /// where the port offers it: turn TCP segmentation offload on where the user did not
-    /// choose (`--tso`). Only AF_PACKET has it so far.
+    /// choose (`--tso`). AF_PACKET and TAP have it so far.
     pub fn favour_tso(&mut self) {
         self.tso_favoured = true;
     }
@@ -470,6 +471,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Error
                 tx_slots: args.tx_ring.min(4096),
                 prepared_capacity: args.prepared_frames,
                 host_addr,
+                tso: args.tso_enabled(),
                 ..Default::default()
             };
             run_wrapped(user, TapPort::open(cfg)?, impair, pcap)

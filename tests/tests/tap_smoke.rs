@@ -562,6 +562,167 @@ fn attach_mode_needs_an_existing_tap() {
     }
 }
 
+/// An Ethernet/IPv4/TCP frame from the stack to the kernel's end with `payload` bytes
+/// (IPv4 header checksum valid; the TCP checksum is the kernel's to fill in).
+fn tcp_super_frame(dst: [u8; 6], src: [u8; 6], payload: usize) -> Vec<u8> {
+    const HDRS: usize = 14 + 20 + 20;
+    let mut f: Vec<u8> = (0..HDRS + payload).map(|i| (i * 31 + 7) as u8).collect();
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + 20 + payload) as u16).to_be_bytes());
+    ip[6..8].fill(0);
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[10..12].fill(0);
+    ip[12..16].copy_from_slice(&STACK_IP);
+    ip[16..20].copy_from_slice(&[10, 0, 0, 1]);
+    let c = checksum(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f[34 + 12] = 5 << 4;
+    f[34 + 13] = 0x10;
+    f
+}
+
+#[test]
+fn with_tso_a_super_frame_reaches_the_kernel_whole() {
+    if !require_root("with_tso_a_super_frame_reaches_the_kernel_whole", TOOLS) {
+        return;
+    }
+    let ns = NetNs::new("taptso").unwrap();
+    let _in = ns.enter().unwrap();
+    let mut port = TapPort::open(TapConfig {
+        tso: true,
+        ..tap_cfg("tp0")
+    })
+    .unwrap();
+    let mac = port.caps().mac;
+    assert_eq!(port.caps().max_frame, 1518, "ordinary frames as before");
+    let sock = PacketSocket::bind("tp0", 0x0800);
+    let tx = port.tx();
+    let max = tx.tso_max();
+    assert_eq!(max, 14 + 65_535);
+    assert!(tx.slot_size() >= max);
+    let frames = [
+        tcp_super_frame([0xff; 6], mac, 40 * 1460),
+        tcp_super_frame([0xff; 6], mac, max - 54),
+    ];
+    for f in &frames {
+        let slot = tx.reserve().unwrap();
+        slot[..f.len()].copy_from_slice(f);
+        assert!(tx.commit_tso(f.len(), 1460));
+    }
+    // An ordinary frame between them and after them is unchanged.
+    let plain = test_frame([0xff; 6], mac, 1514);
+    assert!(tx.send(|s| {
+        s[..plain.len()].copy_from_slice(&plain);
+        plain.len()
+    }));
+    assert_eq!(tx.flush().unwrap(), 3);
+
+    // The kernel took each super-frame as one packet (a packet socket sees the skb before
+    // anything would cut it).
+    let mut buf = vec![0u8; 1 << 17];
+    for f in &frames {
+        let n = sock.recv(&mut buf).expect("super-frame on the kernel side");
+        assert_eq!(n, f.len());
+        assert_eq!(&buf[..n], &f[..], "{}-byte super-frame changed", f.len());
+    }
+    let st = port.stats();
+    assert_eq!((st.tx_tso, st.tx_frames, st.tx_errors), (2, 3, 0));
+    let sock = PacketSocket::bind("tp0", ETH_P_TEST);
+    assert!(port.tx().send(|s| {
+        s[..plain.len()].copy_from_slice(&plain);
+        plain.len()
+    }));
+    port.tx().flush().unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &plain[..]);
+}
+
+#[test]
+fn without_tso_the_port_takes_no_super_frames() {
+    if !require_root("without_tso_the_port_takes_no_super_frames", TOOLS) {
+        return;
+    }
+    let ns = NetNs::new("tapnotso").unwrap();
+    let _in = ns.enter().unwrap();
+    let mut port = TapPort::open(tap_cfg("tp0")).unwrap();
+    let mac = port.caps().mac;
+    let tx = port.tx();
+    assert_eq!(tx.tso_max(), 0);
+    assert_eq!(tx.slot_size(), 1518);
+    let f = tcp_super_frame([0xff; 6], mac, 1000);
+    let slot = tx.reserve().unwrap();
+    slot[..f.len()].copy_from_slice(&f);
+    assert!(!tx.commit_tso(f.len(), 1460));
+    assert!(
+        !tx.commit_tso(f.len(), 1460),
+        "and not without a reservation"
+    );
+    assert_eq!(tx.pending(), 0);
+    let st = port.stats();
+    assert_eq!((st.tx_bad_len, st.tx_tso, st.tx_frames), (2, 0, 0));
+}
+
+/// `ioctl(fd, req, arg)` on a TUN descriptor, asserting success.
+fn tun_ioctl(fd: &OwnedFd, req: libc::Ioctl, arg: libc::c_ulong) {
+    // SAFETY: the requests used here take their argument by value.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), req, arg) };
+    assert_eq!(rc, 0, "ioctl: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn attaching_turns_off_offloads_a_persistent_tap_kept() {
+    let test = "attaching_turns_off_offloads_a_persistent_tap_kept";
+    if !require_root(test, &["ip", "ethtool"]) {
+        return;
+    }
+    let ns = NetNs::new("tapoff").unwrap();
+    let _in = ns.enter().unwrap();
+    let tso_state = || {
+        let out = ns.exec(&["ethtool", "-k", "tpp0"]).unwrap();
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("tcp-segmentation-offload: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no TSO line in {out}"))
+    };
+    // A previous user (a VM's virtio back end, say) left checksum offload and TSO on a
+    // persistent TAP: the kernel would then send it partial checksums and super-frames.
+    {
+        // SAFETY: a plain open(2) of a constant, NUL-terminated path.
+        let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: `fd` is fresh and owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: ifreq is plain old data; all-zero is valid.
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (d, s) in ifr.ifr_name.iter_mut().zip(b"tpp0") {
+            *d = *s as libc::c_char;
+        }
+        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as i16;
+        // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `ifr` is.
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut ifr) };
+        assert_eq!(rc, 0, "TUNSETIFF: {}", std::io::Error::last_os_error());
+        let on = libc::TUN_F_CSUM | libc::TUN_F_TSO4;
+        tun_ioctl(&fd, libc::TUNSETOFFLOAD, libc::c_ulong::from(on));
+        tun_ioctl(&fd, libc::TUNSETPERSIST, 1);
+    }
+    assert_eq!(tso_state(), "on");
+    for tso in [false, true] {
+        let port = TapPort::open(TapConfig {
+            mode: TapMode::AttachExisting,
+            tso,
+            ..tap_cfg("tpp0")
+        })
+        .unwrap();
+        assert_eq!(tso_state(), "off", "attached with tso {tso}");
+        drop(port);
+    }
+}
+
 #[test]
 fn bad_interface_name_is_one_clear_line() {
     // Refused before any system call, so this needs no root.

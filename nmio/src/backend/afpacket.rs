@@ -207,6 +207,7 @@
 //! as [`Capabilities::queue_id`].
 
 use crate::backend::sys::{self, NEED_NET_ADMIN};
+use crate::backend::vnet::{has_cwr, VnetHdr, VNET_HDR_LEN};
 use crate::error::check_ifname;
 use crate::port::{Capabilities, RxFlags, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{send_prepared_by_copy, PrepMode, PreparedId, PreparedPool};
@@ -404,23 +405,8 @@ const BLOCK_HDR: usize = (size_of::<libc::tpacket_block_desc>() + 7) & !7;
 const V3_MAC_OFF: usize = tpacket_align(libc::TPACKET3_HDRLEN + 16) - ETH_HLEN;
 const V2_MAC_OFF: usize = tpacket_align(libc::TPACKET2_HDRLEN + 16) - ETH_HLEN;
 const ETH_HLEN: usize = 14;
-/// `struct virtio_net_hdr` (include/uapi/linux/virtio_net.h): flags (u8), gso_type (u8),
-/// then hdr_len, gso_size, csum_start, csum_offset (u16 each, in the host's byte order
-/// for a packet socket: the kernel reads them with `vio_le()`, the legacy native order).
-const VNET_HDR_LEN: usize = 10;
 const VLAN_HLEN: usize = 4;
 const ETH_MIN_FRAME: usize = 60;
-/// The TCP header's flags byte and its CWR bit (RFC 3168 6.1).
-const TCP_FLAGS_OFF: usize = 13;
-const TCP_CWR: u8 = 0x80;
-/// `virtio_net_hdr` values (include/uapi/linux/virtio_net.h): the L4 checksum is left to
-/// the device (`csum_start`, `csum_offset` say where), and the GSO types.
-const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
-const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
-const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
-/// Added to the GSO type when the super-frame has CWR set (`SKB_GSO_TCP_ECN`): the device
-/// must clear it after the first segment.
-const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
 /// The largest IPv4 packet (its 16-bit total length).
 const IPV4_MAX: usize = 65_535;
 /// A TX slot with TSO: the ring header, the `virtio_net_hdr` and the largest untagged IPv4
@@ -1268,70 +1254,6 @@ impl RxQueue for AfPacketRx {
     }
 }
 
-/// `struct virtio_net_hdr` as a value: what each TX slot says about its frame when the
-/// TX socket has `PACKET_VNET_HDR` (with `tx_linear` or TSO).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct VnetHdr {
-    flags: u8,
-    gso_type: u8,
-    /// Bytes the kernel copies into the skb's own buffer (at least the 14 of Ethernet); it
-    /// lends the rest of the frame from the ring's pages.
-    hdr_len: u16,
-    gso_size: u16,
-    csum_start: u16,
-    csum_offset: u16,
-}
-
-impl VnetHdr {
-    /// An ordinary frame: no offloads, `hdr_len` bytes copied.
-    #[inline]
-    fn plain(hdr_len: u16) -> VnetHdr {
-        VnetHdr {
-            hdr_len,
-            ..VnetHdr::default()
-        }
-    }
-
-    /// A TSO super-frame checked as `t`, cut into `mss`-byte segments, its TCP checksum
-    /// left to the device, `hdr_len` bytes copied. `cwr`: the TCP header has CWR set. A
-    /// frame of one segment goes without GSO (the kernel would treat it so anyway) but
-    /// still with the checksum left to the device.
-    #[inline]
-    fn tso(t: &tso::TsoFrame, mss: u16, hdr_len: u16, cwr: bool) -> VnetHdr {
-        let (gso_type, gso_size) = if t.segments > 1 {
-            let ecn = if cwr { VIRTIO_NET_HDR_GSO_ECN } else { 0 };
-            (VIRTIO_NET_HDR_GSO_TCPV4 | ecn, mss)
-        } else {
-            (VIRTIO_NET_HDR_GSO_NONE, 0)
-        };
-        VnetHdr {
-            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
-            gso_type,
-            hdr_len,
-            gso_size,
-            // Offsets in a frame of at most tso_max (< 64 KiB) bytes.
-            csum_start: t.tcp_at as u16,
-            // Since Linux 6.11 a TCP GSO frame whose csum_offset is not the TCP checksum's
-            // is refused (virtio_net_hdr_to_skb).
-            csum_offset: tso::TCP_CSUM_OFFSET as u16,
-        }
-    }
-
-    /// The 10 bytes as the kernel reads them from a packet socket: the 16-bit fields in the
-    /// host's order (`vio_le()`, legacy virtio: native).
-    #[inline]
-    fn to_bytes(self) -> [u8; VNET_HDR_LEN] {
-        let mut b = [0u8; VNET_HDR_LEN];
-        b[0] = self.flags;
-        b[1] = self.gso_type;
-        b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
-        b[4..6].copy_from_slice(&self.gso_size.to_ne_bytes());
-        b[6..8].copy_from_slice(&self.csum_start.to_ne_bytes());
-        b[8..10].copy_from_slice(&self.csum_offset.to_ne_bytes());
-        b
-    }
-}
-
 /// What the device allows a TSO super-frame, read once at open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TsoLimits {
@@ -1902,7 +1824,7 @@ impl AfPacketTx {
         if t.segments > self.tso_max_segs {
             return None;
         }
-        let cwr = frame[t.tcp_at + TCP_FLAGS_OFF] & TCP_CWR != 0;
+        let cwr = has_cwr(frame, &t);
         if cwr && t.segments > 1 && !self.tso_cwr_ok {
             // The device would leave CWR on every segment; the kernel would then segment
             // the frame in software, which PACKET_QDISC_BYPASS drops without a word.
@@ -2192,6 +2114,7 @@ crate::port::port_from_fields!(impl[] AfPacketPort => AfPacketRx, AfPacketTx);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::vnet::*;
 
     #[test]
     fn default_geometry_fits_a_vlan_tagged_1500_byte_frame() {

@@ -14,3 +14,4 @@ pub mod pipe;
 pub mod sink;
 pub(crate) mod sys;
 pub mod tap;
+pub(crate) mod vnet;
