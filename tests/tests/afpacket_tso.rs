@@ -2,6 +2,9 @@
 //! namespace: a hand-built TCP super-frame committed with `commit_tso` reaches the other
 //! end with every payload byte once and in order and its headers intact, and frames the
 //! device could not cut are refused and counted at commit rather than lost in the kernel.
+//! When the device loses TSO (or lowers its limits) while the port is open, the pending
+//! super-frames it can no longer take are given up and counted instead of blocking the
+//! ring; congestion with TSO still on loses nothing.
 //!
 //! The fixture turns the veth's offloads off; the sending end gets checksum offload and
 //! TSO back on (`ethtool -K DEV tx on tso on`). The receiving end takes frames of up to
@@ -182,6 +185,53 @@ fn flush_all(port: &mut AfPacketPort) -> usize {
         }
     }
     sent
+}
+
+/// A full-size ordinary TCP segment a -> b with its checksum filled in.
+fn ordinary_segment(l: &Link) -> Vec<u8> {
+    let mut plain = super_frame(l, usize::from(MSS), TCP_ACK, 6);
+    plain[HDRS - TCP_HLEN + 16..HDRS - TCP_HLEN + 18].fill(0);
+    let c = checksum::l4_checksum(SRC_IP, DST_IP, 6, &plain[14 + IP_HLEN..]);
+    plain[HDRS - TCP_HLEN + 16..HDRS - TCP_HLEN + 18].copy_from_slice(&c.to_be_bytes());
+    plain
+}
+
+/// Send `f` as an ordinary frame.
+fn send_plain(port: &mut AfPacketPort, f: &[u8]) -> bool {
+    port.tx().send(|buf| {
+        buf[..f.len()].copy_from_slice(f);
+        f.len()
+    })
+}
+
+/// Kick until nothing is pending or `within` passed; how many kicks it took, or `None`.
+fn flush_within(port: &mut AfPacketPort, within: Duration) -> Option<usize> {
+    let end = Instant::now() + within;
+    let mut kicks = 0;
+    while port.tx().pending() > 0 {
+        if Instant::now() >= end {
+            return None;
+        }
+        port.tx().flush().unwrap();
+        kicks += 1;
+        if port.tx().pending() > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Some(kicks)
+}
+
+/// Wait until every TX slot is free again.
+fn ring_drains(port: &mut AfPacketPort) -> bool {
+    let ring = port.caps().tx_ring_size;
+    let end = Instant::now() + DEADLINE;
+    while port.tx().tx_space() < ring {
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
 }
 
 /// One TCP frame of our flow as b received it.
@@ -483,17 +533,8 @@ fn ordinary_frames_share_the_ring_in_order_and_keep_the_mtu_check() {
         };
         // A full-size segment with its checksum filled in, a super-frame, the segment
         // again.
-        let mut plain = super_frame(&l, usize::from(MSS), TCP_ACK, 6);
+        let plain = ordinary_segment(&l);
         assert_eq!(plain.len(), 1514);
-        plain[HDRS - TCP_HLEN + 16..HDRS - TCP_HLEN + 18].fill(0);
-        let c = checksum::l4_checksum(SRC_IP, DST_IP, 6, &plain[14 + IP_HLEN..]);
-        plain[HDRS - TCP_HLEN + 16..HDRS - TCP_HLEN + 18].copy_from_slice(&c.to_be_bytes());
-        let send_plain = |port: &mut AfPacketPort, f: &[u8]| {
-            port.tx().send(|buf| {
-                buf[..f.len()].copy_from_slice(f);
-                f.len()
-            })
-        };
         assert!(send_plain(&mut l.a, &plain));
         let sent = super_frame(&l, 5000, TCP_ACK | TCP_PSH, 6);
         assert!(commit_tso(&mut l.a, &sent, MSS));
@@ -680,4 +721,169 @@ fn without_tso_commit_tso_refuses_and_the_port_says_why() {
     buf[..1000].fill(0);
     assert!(!b.tx().commit_tso(1000, MSS));
     assert_eq!(b.stats().tx_bad_len, 1);
+}
+
+#[test]
+fn tso_turned_off_while_open_drops_the_stuck_super_frame_and_the_ring_moves_on() {
+    // With the qdisc bypass, a super-frame the device can no longer cut is dropped at the
+    // driver and put back in the ring by the kernel (ENOBUFS on every kick), holding up
+    // everything behind it. The port notices, gives the super-frame up (tx_errors) and
+    // stops taking super-frames; the ordinary frames behind it go, in order.
+    for linear in [true, false] {
+        let Some(mut l) = link(
+            "tso_turned_off_while_open_drops_the_stuck_super_frame_and_the_ring_moves_on",
+            &[],
+            linear_tx(linear),
+        ) else {
+            return;
+        };
+        assert_eq!(l.a.tso_unavailable(), None);
+        l.ns.exec(&["ethtool", "-K", "tsa", "tso", "off"]).unwrap();
+        let plain = ordinary_segment(&l);
+        let sent = super_frame(&l, 20_000, TCP_ACK | TCP_PSH, 6);
+        assert!(commit_tso(&mut l.a, &sent, MSS), "linear {linear}");
+        assert!(send_plain(&mut l.a, &plain));
+        let kicks = flush_within(&mut l.a, DEADLINE);
+        assert!(kicks.is_some(), "linear {linear}: the ring stayed blocked");
+        println!("linear {linear}: unblocked after {kicks:?} kicks");
+        let got = recv_flow(&mut l.b, usize::from(MSS), DEADLINE);
+        assert_eq!(got.len(), 1, "linear {linear}: only the ordinary frame");
+        assert!(got[0].frame == plain, "linear {linear}");
+        let s = l.a.stats();
+        assert_eq!(s.tx_errors, 1, "linear {linear}: the super-frame, counted");
+        assert_eq!((s.tx_frames, s.tx_tso), (2, 1), "linear {linear}");
+        assert_eq!(l.a.tx().tso_max(), 0, "linear {linear}");
+        let why = l.a.tso_unavailable().expect("a reason").to_string();
+        println!("linear {linear}: {why}");
+        assert!(why.contains("\"tsa\"") && why.contains("while the port was open"));
+        assert!(!why.contains('\n'));
+        assert!(
+            ring_drains(&mut l.a),
+            "linear {linear}: slots not given back"
+        );
+        // Super-frames are refused from now on, counted; ordinary frames still go.
+        assert!(!commit_tso(&mut l.a, &sent, MSS));
+        assert_eq!(l.a.stats().tx_bad_len, 1);
+        assert!(send_plain(&mut l.a, &plain));
+        flush_all(&mut l.a);
+        let got = recv_flow(&mut l.b, usize::from(MSS), DEADLINE);
+        assert!(got.len() == 1 && got[0].frame == plain, "linear {linear}");
+    }
+}
+
+#[test]
+fn a_super_frame_held_up_by_congestion_waits_for_the_device_and_is_not_dropped() {
+    // The peer going down takes the carrier away: the driver drops every frame and the
+    // kernel puts it back (ENOBUFS on each kick), a super-frame first in line included. TSO
+    // is still on, so the port must keep both frames and send them once the link is back,
+    // however many kicks that took (more than one re-reading of the device here).
+    let Some(mut l) = link(
+        "a_super_frame_held_up_by_congestion_waits_for_the_device_and_is_not_dropped",
+        &[],
+        keep,
+    ) else {
+        return;
+    };
+    let tso_max = l.a.tx().tso_max();
+    l.ns.exec(&["ip", "link", "set", "tsb", "down"]).unwrap();
+    let plain = ordinary_segment(&l);
+    let sent = super_frame(&l, 20_000, TCP_ACK | TCP_PSH, 6);
+    assert!(commit_tso(&mut l.a, &sent, MSS));
+    assert!(send_plain(&mut l.a, &plain));
+    for _ in 0..200 {
+        assert_eq!(l.a.tx().flush().unwrap(), 0, "sent without a carrier");
+    }
+    assert_eq!(l.a.tx().pending(), 2, "both frames kept");
+    let s = l.a.stats();
+    assert_eq!((s.tx_errors, s.tx_bad_len), (0, 0));
+    assert_eq!(l.a.tx().tso_max(), tso_max, "TSO kept");
+    assert_eq!(l.a.tso_unavailable(), None);
+    l.ns.exec(&["ip", "link", "set", "tsb", "up"]).unwrap();
+    // The receiving socket lost its device for a while; a fresh one sees what comes next.
+    l.b = AfPacketPort::open(AfPacketConfig {
+        rx_frame_size: 69_632,
+        tx_frame_size: 69_632,
+        tx_frames: 8,
+        ..AfPacketConfig::new("tsb")
+    })
+    .unwrap();
+    let kicks = flush_within(&mut l.a, DEADLINE).expect("sent once the carrier is back");
+    println!("sent {kicks} kicks after the carrier came back");
+    let got = recv_flow(&mut l.b, 20_000 + usize::from(MSS), DEADLINE);
+    let (last, firsts) = got.split_last().expect("frames");
+    assert_delivered(&sent, firsts);
+    assert!(last.frame == plain, "the ordinary frame last");
+    assert_eq!(l.a.stats().tx_errors, 0);
+    assert!(ring_drains(&mut l.a));
+}
+
+#[test]
+fn gso_limits_lowered_while_open_drop_only_the_super_frames_past_them() {
+    // gso_max_size lowered under a pending 20,000-byte super-frame: the device would never
+    // take it (the kernel segments it in software and the qdisc bypass drops the list).
+    // It is given up; a smaller super-frame and an ordinary frame behind it go, and
+    // tso_max follows the new limit while TSO stays in use.
+    let Some(mut l) = link(
+        "gso_limits_lowered_while_open_drop_only_the_super_frames_past_them",
+        &[],
+        keep,
+    ) else {
+        return;
+    };
+    l.ns.exec(&["ip", "link", "set", "tsa", "gso_max_size", "16384"])
+        .unwrap();
+    let big = super_frame(&l, 20_000, TCP_ACK, 6);
+    let small = super_frame(&l, 5000, TCP_ACK | TCP_PSH, 6);
+    let plain = ordinary_segment(&l);
+    assert!(commit_tso(&mut l.a, &big, MSS));
+    assert!(commit_tso(&mut l.a, &small, MSS));
+    assert!(send_plain(&mut l.a, &plain));
+    assert!(
+        flush_within(&mut l.a, DEADLINE).is_some(),
+        "the ring stayed blocked"
+    );
+    let got = recv_flow(&mut l.b, 5000 + usize::from(MSS), DEADLINE);
+    let (last, firsts) = got.split_last().expect("frames");
+    assert_delivered(&small, firsts);
+    assert!(last.frame == plain);
+    assert_eq!(l.a.stats().tx_errors, 1, "the big one, counted");
+    assert_eq!(l.a.tx().tso_max(), 16_383);
+    assert_eq!(l.a.tso_unavailable(), None, "TSO still in use");
+    assert!(!commit_tso(&mut l.a, &big, MSS), "past the new limit");
+    assert!(ring_drains(&mut l.a));
+}
+
+#[test]
+fn ecn_segmentation_turned_off_while_open_drops_pending_cwr_super_frames() {
+    // Without tx-tcp-ecn-segmentation a CWR super-frame is segmented in software and
+    // dropped by the qdisc bypass: one pending when it goes off is given up, later ones
+    // are refused at commit, and super-frames without CWR still go.
+    let Some(mut l) = link(
+        "ecn_segmentation_turned_off_while_open_drops_pending_cwr_super_frames",
+        &[],
+        keep,
+    ) else {
+        return;
+    };
+    l.ns.exec(&["ethtool", "-K", "tsa", "tx-tcp-ecn-segmentation", "off"])
+        .unwrap();
+    let cwr = super_frame(&l, 20_000, TCP_ACK | TCP_CWR, 6);
+    let plain = super_frame(&l, 20_000, TCP_ACK | TCP_PSH, 6);
+    assert!(commit_tso(&mut l.a, &cwr, MSS));
+    assert!(commit_tso(&mut l.a, &plain, MSS));
+    assert!(
+        flush_within(&mut l.a, DEADLINE).is_some(),
+        "the ring stayed blocked"
+    );
+    assert_delivered(&plain, &recv_flow(&mut l.b, 20_000, DEADLINE));
+    assert_eq!(l.a.stats().tx_errors, 1);
+    assert_eq!(l.a.tso_unavailable(), None);
+    assert!(
+        !commit_tso(&mut l.a, &cwr, MSS),
+        "CWR refused at commit now"
+    );
+    assert!(commit_tso(&mut l.a, &plain, MSS));
+    flush_all(&mut l.a);
+    assert_delivered(&plain, &recv_flow(&mut l.b, 20_000, DEADLINE));
+    assert!(ring_drains(&mut l.a));
 }

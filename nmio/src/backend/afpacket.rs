@@ -151,12 +151,29 @@
 //!   `gso_max_segs` segments (both read with `RTM_GETLINK`: unlike /sys, netlink answers
 //!   for the calling thread's namespace), and with CWR set only where the device has
 //!   `tx-tcp-ecn-segmentation` or the qdisc is not bypassed. Anything else is refused at
-//!   commit and counted in `tx_bad_len`. Do not turn TSO off on the device while the port
-//!   is open: the kernel would then drop each super-frame at the driver and put it back in
-//!   the ring for the next kick, so the frame stays pending (every `flush` meets
-//!   `ENOBUFS` and sends nothing) and holds up the ring behind it until the port is
-//!   reopened. (A frame past `gso_max_size` does the same, which is why `tso_max` stays
-//!   under it.)
+//!   commit and counted in `tx_bad_len`. (A frame past `gso_max_size` would meet the
+//!   same end, which is why `tso_max` stays under it.)
+//! - **The device changing while the port is open.** Should TSO be turned off
+//!   (`ethtool -K DEV tso off`), or only ECN segmentation, or `gso_max_size` or
+//!   `gso_max_segs` be lowered, then with the qdisc bypass the kernel drops a pending
+//!   super-frame the device no longer takes at the driver and puts it back in the ring for
+//!   the next kick (`tpacket_snd` sets it back to `TP_STATUS_SEND_REQUEST` and returns
+//!   `ENOBUFS`): it would hold up the ring behind it for good. So when a kick leaves a
+//!   multi-segment super-frame first in line without progress, the port reads the device's
+//!   TSO state again (one `ETHTOOL_GFEATURES` and one `RTM_GETLINK`: at once, then every
+//!   64th stuck kick, so long congestion costs little; nothing on the normal path). What
+//!   the device lost bounds later commits: with TSO off, [`TxQueue::tso_max`] is 0,
+//!   [`TxQueue::commit_tso`] refuses every frame and [`AfPacketPort::tso_unavailable`] says
+//!   why; with lower limits or without ECN segmentation, `tso_max` and the commit checks
+//!   follow them. Each pending super-frame past them is given up and counted in `tx_errors`
+//!   (TCP retransmits it): its `tp_len` is cut short of the `virtio_net_hdr`, which
+//!   `tpacket_snd` refuses before building an skb, and with `PACKET_LOSS` the kernel gives
+//!   the slot back and goes on, so the ordinary frames behind it go, in order, in the same
+//!   `flush`. (Sending it without GSO instead would not do: the kernel skips the MTU check
+//!   on a `PACKET_VNET_HDR` socket, and a driver such as veth drops the frame longer than
+//!   the MTU, which the kernel puts back the same way.) A super-frame held up while the
+//!   device still has what it needs (a busy driver, no carrier) stays queued and goes when
+//!   the device takes it. TSO turned back on is used again once the port is reopened.
 //! - **Slot size.** `tpacket_snd` refuses a frame longer than its slot less 32 bytes,
 //!   `virtio_net_hdr` included, so TSO slots are 65,600 bytes, 15 to a 1 MiB ring block
 //!   (the kernel allocates each block as a power-of-two run of pages: one slot rounded to
@@ -207,7 +224,9 @@
 //! as [`Capabilities::queue_id`].
 
 use crate::backend::sys::{self, NEED_NET_ADMIN};
-use crate::backend::vnet::{has_cwr, VnetHdr, VNET_HDR_LEN};
+use crate::backend::vnet::{
+    has_cwr, VnetHdr, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VNET_HDR_LEN,
+};
 use crate::error::check_ifname;
 use crate::port::{Capabilities, RxFlags, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{send_prepared_by_copy, PrepMode, PreparedId, PreparedPool};
@@ -1270,26 +1289,53 @@ struct TsoLimits {
 const FEATURE_TSO: &str = "tx-tcp-segmentation";
 const FEATURE_TSO_ECN: &str = "tx-tcp-ecn-segmentation";
 
-/// Whether `dev` (in the calling thread's namespace) can take TSO super-frames, and its
-/// limits; or one line saying why not.
-fn probe_tso(dev: &str, ifindex: i32, mtu: usize) -> Result<TsoLimits, String> {
-    let on = device_features(dev, &[FEATURE_TSO, FEATURE_TSO_ECN])
+/// Whether `dev` (in the calling thread's namespace) can take TSO super-frames, its
+/// limits and where to read its TSO features again; or one line saying why not.
+fn probe_tso(dev: &str, ifindex: i32, mtu: usize) -> Result<(TsoLimits, FeatureMap<2>), String> {
+    let map = feature_map(dev, &[FEATURE_TSO, FEATURE_TSO_ECN])
         .map_err(|e| format!("cannot read the offload features of {dev:?}: {e}"))?;
-    if !on[0] {
-        return Err(format!(
+    match tso_limits(ifindex, mtu, &map, dev)? {
+        Ok(limits) => Ok((limits, map)),
+        Err(NoTso::Off) => Err(format!(
             "{dev:?} has TCP segmentation offload off ({FEATURE_TSO}; \
              `ethtool -K {dev} tso on` where the device has it)"
-        ));
+        )),
+        Err(NoTso::Limits(gso)) => Err(format!(
+            "{dev:?} takes GSO packets of at most {} bytes and {} segments",
+            gso.max_size, gso.max_segs
+        )),
+    }
+}
+
+/// Why a device cannot take super-frames from the port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NoTso {
+    /// `tx-tcp-segmentation` is off.
+    Off,
+    /// These GSO limits leave no room for a frame of two segments.
+    Limits(TsoLimits),
+}
+
+/// The TSO limits device `dev` (index `ifindex`) has now, or why it cannot take
+/// super-frames: one `ETHTOOL_GFEATURES` request and, with TSO on, one `RTM_GETLINK`.
+/// The outer error, one line: they could not be read.
+fn tso_limits(
+    ifindex: i32,
+    mtu: usize,
+    map: &FeatureMap<2>,
+    dev: &str,
+) -> Result<Result<TsoLimits, NoTso>, String> {
+    let on = active_features(dev, map)
+        .map_err(|e| format!("cannot read the offload features of {dev:?}: {e}"))?;
+    if !on[0] {
+        return Ok(Err(NoTso::Off));
     }
     let gso = link_gso_limits(ifindex)
         .map_err(|e| format!("cannot read the GSO limits of {dev:?}: {e}"))?;
     if gso.max_size <= ETH_HLEN + mtu + 1 || gso.max_segs < 2 {
-        return Err(format!(
-            "{dev:?} takes GSO packets of at most {} bytes and {} segments",
-            gso.max_size, gso.max_segs
-        ));
+        return Ok(Err(NoTso::Limits(gso)));
     }
-    Ok(TsoLimits { ecn: on[1], ..gso })
+    Ok(Ok(TsoLimits { ecn: on[1], ..gso }))
 }
 
 // ethtool ioctl commands and string sets (include/uapi/linux/ethtool.h).
@@ -1320,10 +1366,21 @@ unsafe fn ethtool<T>(dev: &str, arg: *mut T) -> io::Result<()> {
     sys::ifreq_ioctl(libc::SIOCETHTOOL, &mut ifr)
 }
 
-/// Whether each of the features `names` (ethtool's names, as `ethtool -k` prints them) is
-/// active on `dev`; a name the kernel does not know is off. Three `SIOCETHTOOL` requests:
-/// the number of features, their names, their state.
-fn device_features<const N: usize>(dev: &str, names: &[&str; N]) -> io::Result<[bool; N]> {
+/// Where some of a device's features are in its `ETHTOOL_GFEATURES` answer. The kernel
+/// names features from one table for every device, so the places do not change while
+/// the device exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FeatureMap<const N: usize> {
+    /// Features the kernel knows (`ETH_SS_FEATURES` strings).
+    count: usize,
+    /// Index of each wanted feature; `None` for a name the kernel does not know.
+    index: [Option<usize>; N],
+}
+
+/// Where the features `names` (ethtool's names, as `ethtool -k` prints them) are in
+/// `dev`'s feature words: two `SIOCETHTOOL` requests, the number of features and their
+/// names.
+fn feature_map<const N: usize>(dev: &str, names: &[&str; N]) -> io::Result<FeatureMap<N>> {
     let mut info = EthtoolSsetInfo {
         cmd: ETHTOOL_GSSET_INFO,
         reserved: 0,
@@ -1350,21 +1407,36 @@ fn device_features<const N: usize>(dev: &str, names: &[&str; N]) -> io::Result<[
         .iter()
         .flat_map(|w| w.to_ne_bytes())
         .collect();
+    Ok(FeatureMap {
+        count,
+        index: names.map(|name| feature_index(&name_bytes, name)),
+    })
+}
+
+/// Whether each feature of `map` is active on `dev` now: one `SIOCETHTOOL` request.
+fn active_features<const N: usize>(dev: &str, map: &FeatureMap<N>) -> io::Result<[bool; N]> {
     // struct ethtool_gfeatures: cmd, size, then `size` blocks of available, requested,
     // active and never_changed bits.
-    let blocks = count.div_ceil(32);
+    let blocks = map.count.div_ceil(32);
     let mut feats = vec![0u32; 2 + 4 * blocks];
     feats[0] = ETHTOOL_GFEATURES;
     feats[1] = blocks as u32;
     // SAFETY: the kernel writes the 2-word header and at most `size` blocks (it reads
     // `size` first), which the buffer holds.
     unsafe { ethtool(dev, feats.as_mut_ptr())? };
-    Ok(names.map(|name| {
-        feature_index(&name_bytes, name).is_some_and(|i| {
+    Ok(map.index.map(|i| {
+        i.is_some_and(|i| {
             let active = feats.get(2 + 4 * (i / 32) + 2).copied().unwrap_or(0);
             active & (1 << (i % 32)) != 0
         })
     }))
+}
+
+/// Whether each of the features `names` is active on `dev`; a name the kernel does not
+/// know is off.
+#[cfg(test)]
+fn device_features<const N: usize>(dev: &str, names: &[&str; N]) -> io::Result<[bool; N]> {
+    active_features(dev, &feature_map(dev, names)?)
 }
 
 /// The index of feature `name` in an `ETHTOOL_GSTRINGS` answer (NUL-padded 32-byte names).
@@ -1529,6 +1601,15 @@ pub struct AfPacketTx {
     /// A super-frame with CWR set may be cut by the device (it clears CWR after the first
     /// segment, or the qdisc path would segment such a frame in software).
     tso_cwr_ok: bool,
+    /// With TSO and the qdisc bypass: where to read the device's TSO features again when
+    /// a super-frame stalls (see [`AfPacketTx::recheck_tso`]).
+    tso_watch: Option<FeatureMap<2>>,
+    ifindex: i32,
+    qdisc_bypass: bool,
+    /// Consecutive kicks that left a multi-segment super-frame first in line.
+    tso_stalls: u32,
+    /// Why TSO stopped while the port was open.
+    tso_lost: Option<String>,
     /// Next slot to fill.
     head: usize,
     /// First committed slot the kernel has not taken yet.
@@ -1546,13 +1627,33 @@ pub struct AfPacketTx {
     stats: PortStats,
 }
 
+/// Largest super-frame for slots of `slot` bytes (copied whole with `linear`) on a device
+/// with `limits`.
+fn tso_max_for(slot: usize, linear: bool, limits: &TsoLimits) -> usize {
+    // The kernel takes GSO away from an skb of gso_max_size bytes or more, its Ethernet
+    // header included (gso_features_check), and the kernel would then segment it in
+    // software, which the qdisc bypass drops.
+    let mut max = slot.min(limits.max_size - 1).min(ETH_HLEN + IPV4_MAX);
+    if linear {
+        // hdr_len is 16 bits: a longer frame would have its tail lent from the ring, and
+        // copied again on its way to a local socket.
+        max = max.min(usize::from(u16::MAX));
+    }
+    max
+}
+
+/// Kicks between two readings of the device's features while a super-frame stays stuck
+/// first in line (the first stuck kick reads them at once). Each reading is an ethtool
+/// request, which takes the kernel's RTNL lock: not once per kick of a long congestion.
+const TSO_RECHECK_EVERY: u32 = 64;
+
 impl AfPacketTx {
     fn open(
         cfg: &AfPacketConfig,
         geo: &Geometry,
         ifindex: i32,
         mtu: usize,
-        tso: Option<TsoLimits>,
+        tso: Option<(TsoLimits, FeatureMap<2>)>,
     ) -> Result<AfPacketTx, Error> {
         let dev = cfg.ifname.as_str();
         let fd = packet_socket(dev, "TX")?;
@@ -1647,18 +1748,7 @@ impl AfPacketTx {
         bind_ll(&fd, ifindex, 0, "TX", dev)?;
         let slot = geo.tx_frame - geo.tx_data_off;
         let linear = cfg.linear_tx();
-        let tso_max = tso.map_or(0, |t| {
-            // The kernel takes GSO away from an skb of gso_max_size bytes or more, its
-            // Ethernet header included (gso_features_check), and the kernel would then
-            // segment it in software, which the qdisc bypass drops.
-            let mut max = slot.min(t.max_size - 1).min(ETH_HLEN + IPV4_MAX);
-            if linear {
-                // hdr_len is 16 bits: a longer frame would have its tail lent from the
-                // ring, and copied again on its way to a local socket.
-                max = max.min(usize::from(u16::MAX));
-            }
-            max
-        });
+        let tso_max = tso.map_or(0, |(t, _)| tso_max_for(slot, linear, &t));
         // Prepared images are ordinary frames: a pool sized by a TSO slot would take
         // 64 KiB per image.
         let prepared_frame = slot.min(cfg.tx_frame_size.saturating_sub(geo.tx_data_off));
@@ -1677,8 +1767,15 @@ impl AfPacketTx {
             max_wire: mtu + ETH_HLEN,
             mtu,
             tso_max,
-            tso_max_segs: tso.map_or(0, |t| t.max_segs),
-            tso_cwr_ok: tso.is_some_and(|t| t.ecn) || !cfg.qdisc_bypass,
+            tso_max_segs: tso.map_or(0, |(t, _)| t.max_segs),
+            tso_cwr_ok: tso.is_some_and(|(t, _)| t.ecn) || !cfg.qdisc_bypass,
+            // Through the qdisc a super-frame the device cannot take is segmented in
+            // software and sent; only the bypass drops it.
+            tso_watch: tso.filter(|_| cfg.qdisc_bypass).map(|(_, map)| map),
+            ifindex,
+            qdisc_bypass: cfg.qdisc_bypass,
+            tso_stalls: 0,
+            tso_lost: None,
             head: 0,
             kick: 0,
             tail: 0,
@@ -1853,8 +1950,7 @@ impl AfPacketTx {
             if self.ring.status(off).load(Ordering::Acquire) & libc::TP_STATUS_SEND_REQUEST != 0 {
                 break;
             }
-            // SAFETY: tp_len of a slot we wrote; the kernel does not change it.
-            let tp_len = unsafe { ptr::read(self.ring.at(off + TX_LEN).cast::<u32>()) };
+            let tp_len = self.slot_tp_len(off);
             // The kernel counts frame bytes only, as pending_bytes does.
             let len =
                 u64::from(tp_len).saturating_sub(if self.vnet { VNET_HDR_LEN as u64 } else { 0 });
@@ -1864,6 +1960,146 @@ impl AfPacketTx {
         }
         self.pending -= n;
         n
+    }
+
+    /// One `sendto`: the kernel sends the requested slots in ring order until one fails.
+    /// Returns how many slots it took, and the error it stopped with.
+    fn kick(&mut self) -> (usize, Option<io::Error>) {
+        // SAFETY: sendto with no buffer and no address: the kernel sends the ring's
+        // requested slots on the bound device.
+        let rc = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                ptr::null(),
+                0,
+            )
+        };
+        let err = (rc < 0).then(io::Error::last_os_error);
+        let taken = self.account_taken((rc >= 0).then_some(rc as u64));
+        if taken > 0 {
+            self.stats.tx_kicks += 1;
+        }
+        (taken, err)
+    }
+
+    /// After a kick that left frames pending with no progress or `ENOBUFS`: if the first
+    /// of them is a multi-segment super-frame, count the stuck kick, and on the first and
+    /// every [`TSO_RECHECK_EVERY`]-th ask the device again ([`Self::recheck_tso`]).
+    /// Whether pending frames were given up.
+    #[cold]
+    fn tso_stalled(&mut self) -> bool {
+        if self.slot_vnet_hdr(self.slot_off(self.kick))[1] == VIRTIO_NET_HDR_GSO_NONE {
+            self.tso_stalls = 0;
+            return false;
+        }
+        self.tso_stalls = self.tso_stalls.wrapping_add(1);
+        self.tso_stalls % TSO_RECHECK_EVERY == 1 && self.recheck_tso() > 0
+    }
+
+    /// Read the device's TSO state again. What it lost since the port opened (TSO itself,
+    /// ECN segmentation, room in `gso_max_size` or `gso_max_segs`) now bounds later
+    /// commits, and each pending super-frame it no longer fits is given up (counted in
+    /// `tx_errors`): the driver would drop it and the kernel put it back in the ring for
+    /// the next kick, holding up every frame behind it for good. With everything as it
+    /// was (plain congestion: a busy or carrier-less device) nothing changes and the
+    /// frame goes on a later kick. Returns how many frames were given up.
+    fn recheck_tso(&mut self) -> usize {
+        let Some(map) = self.tso_watch else {
+            return 0;
+        };
+        match tso_limits(self.ifindex, self.mtu, &map, &self.dev) {
+            // Not readable now (the device going away, say): try again later.
+            Err(_) => return 0,
+            Ok(Err(no)) => {
+                let dev = &self.dev;
+                let what = match no {
+                    NoTso::Off => format!("TSO was turned off on {dev:?} ({FEATURE_TSO})"),
+                    NoTso::Limits(gso) => format!(
+                        "the GSO limits of {dev:?} fell to {} bytes and {} segments",
+                        gso.max_size, gso.max_segs
+                    ),
+                };
+                self.tso_lost = Some(format!(
+                    "{what} while the port was open; super-frames are refused until it is \
+                     reopened"
+                ));
+                self.tso_max = 0;
+                self.tso_watch = None;
+            }
+            Ok(Ok(limits)) => {
+                // Lowered only: the port does not start taking what it refused.
+                let max = tso_max_for(self.slot, self.linear, &limits);
+                self.tso_max = self.tso_max.min(max);
+                self.tso_max_segs = self.tso_max_segs.min(limits.max_segs);
+                self.tso_cwr_ok &= limits.ecn || !self.qdisc_bypass;
+            }
+        }
+        self.drop_unsendable()
+    }
+
+    /// Turn every pending super-frame the port would no longer accept into a slot the
+    /// kernel skips, and count it in `tx_errors`. Ordinary frames keep their place.
+    fn drop_unsendable(&mut self) -> usize {
+        let mut dropped = 0;
+        let mut i = self.kick;
+        for _ in 0..self.pending {
+            let off = self.slot_off(i);
+            let waiting =
+                self.ring.status(off).load(Ordering::Acquire) & libc::TP_STATUS_SEND_REQUEST != 0;
+            if waiting && !self.still_sendable(off) {
+                let tp_len = self.slot_tp_len(off);
+                // A tp_len shorter than the virtio_net_hdr fails tpacket_snd's first check
+                // of the slot (EINVAL before any skb is built), and with PACKET_LOSS the
+                // kernel gives the slot back (TP_STATUS_AVAILABLE) and goes on to the next
+                // one, quietly; the kick then takes it as sent. The kernel reads the slot
+                // only inside our own sendto, so writing it between kicks is safe.
+                // SAFETY: tp_len of a slot we own the writing of, 4-byte aligned.
+                unsafe { ptr::write(self.ring.at(off + TX_LEN).cast::<u32>(), 0) };
+                let len = u64::from(tp_len).saturating_sub(VNET_HDR_LEN as u64);
+                self.pending_bytes -= len.min(self.pending_bytes);
+                self.stats.tx_errors += 1;
+                dropped += 1;
+            }
+            i = self.next(i);
+        }
+        dropped
+    }
+
+    /// Whether the pending slot at `off` is an ordinary frame or a super-frame within the
+    /// port's TSO limits as they are now.
+    fn still_sendable(&self, off: usize) -> bool {
+        let hdr = self.slot_vnet_hdr(off);
+        let gso_type = hdr[1];
+        if gso_type == VIRTIO_NET_HDR_GSO_NONE {
+            return true;
+        }
+        let len = (self.slot_tp_len(off) as usize).saturating_sub(VNET_HDR_LEN);
+        if len > self.tso_max || (gso_type & VIRTIO_NET_HDR_GSO_ECN != 0 && !self.tso_cwr_ok) {
+            return false;
+        }
+        let mss = u16::from_ne_bytes([hdr[4], hdr[5]]);
+        // SAFETY: the slot is pending, so its frame (len <= tso_max <= slot bytes) stays as
+        // we wrote it; the slice ends with this call.
+        let frame = unsafe { std::slice::from_raw_parts(self.ring.at(off + self.data_off), len) };
+        tso::check(frame, mss, self.mtu).is_ok_and(|t| t.segments <= self.tso_max_segs)
+    }
+
+    /// The `virtio_net_hdr` of the slot at `off` (slots carry one with TSO).
+    fn slot_vnet_hdr(&self, off: usize) -> [u8; VNET_HDR_LEN] {
+        debug_assert!(self.vnet);
+        // SAFETY: the 10 bytes between the ring header and the frame, inside the slot; we
+        // wrote them before handing the slot over and the kernel does not change them.
+        unsafe { ptr::read(self.ring.at(off + FRAME_HDR).cast::<[u8; VNET_HDR_LEN]>()) }
+    }
+
+    /// `tp_len` of the slot at `off`.
+    fn slot_tp_len(&self, off: usize) -> u32 {
+        // SAFETY: tp_len of a slot we wrote, inside its header and 4-byte aligned; the
+        // kernel does not change it.
+        unsafe { ptr::read(self.ring.at(off + TX_LEN).cast::<u32>()) }
     }
 }
 
@@ -1940,22 +2176,18 @@ impl TxQueue for AfPacketTx {
         if self.pending == 0 {
             return Ok(0);
         }
-        // SAFETY: sendto with no buffer and no address: the kernel sends the ring's
-        // requested slots on the bound device.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                ptr::null(),
-                0,
-            )
-        };
-        let err = (rc < 0).then(io::Error::last_os_error);
-        let taken = self.account_taken((rc >= 0).then_some(rc as u64));
-        if taken > 0 {
-            self.stats.tx_kicks += 1;
+        let (mut taken, mut err) = self.kick();
+        let stuck = self.pending > 0
+            && (taken == 0
+                || err.as_ref().and_then(io::Error::raw_os_error) == Some(libc::ENOBUFS));
+        if !stuck || self.tso_watch.is_none() {
+            self.tso_stalls = 0;
+        } else if self.tso_stalled() {
+            // The frames the device can no longer take are now ones the kernel skips:
+            // what was queued behind them goes at once.
+            let (more, e) = self.kick();
+            taken += more;
+            err = e;
         }
         match err {
             None => Ok(taken),
@@ -2056,8 +2288,8 @@ impl AfPacketPort {
         let mut tso = None;
         if let Some(tso_geo) = tso_geo {
             match probe_tso(dev, ifindex, mtu) {
-                Ok(limits) => {
-                    tso = Some(limits);
+                Ok(probed) => {
+                    tso = Some(probed);
                     geo = tso_geo;
                 }
                 Err(why) => tso_unavailable = Some(why),
@@ -2090,11 +2322,14 @@ impl AfPacketPort {
     }
 
     /// Why the port sends without TSO although [`AfPacketConfig::tso`] asked for it (the
-    /// device has it off, or its limits could not be read), for the application to print;
-    /// `None` when TSO is in use or was not asked for. Without TSO,
-    /// [`TxQueue::tso_max`] is 0 and [`TxQueue::commit_tso`] refuses every frame.
+    /// device has it off, or its limits could not be read, or TSO was turned off on the
+    /// device while the port was open), for the application to print; `None` when TSO is
+    /// in use or was not asked for. Without TSO, [`TxQueue::tso_max`] is 0 and
+    /// [`TxQueue::commit_tso`] refuses every frame.
     pub fn tso_unavailable(&self) -> Option<&str> {
-        self.tso_unavailable.as_deref()
+        self.tso_unavailable
+            .as_deref()
+            .or(self.tx.tso_lost.as_deref())
     }
 
     /// The receive socket, for an event loop that polls several ports at once (readable
