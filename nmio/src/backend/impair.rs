@@ -554,17 +554,22 @@ mod tests {
     use crate::backend::pipe::{pair, PipeConfig};
     use crate::VirtualClock;
 
-    fn setup(
-        cfg: ImpairConfig,
-    ) -> (
+    type Setup = (
         ImpairedPort<crate::backend::pipe::PipePort, VirtualClock>,
         crate::backend::pipe::PipePort,
         VirtualClock,
-    ) {
+    );
+
+    fn setup(cfg: ImpairConfig) -> Setup {
+        setup_on(cfg, PipeConfig::default())
+    }
+
+    /// An impaired port on one end of a pipe built from `pipe` (on a virtual clock).
+    fn setup_on(cfg: ImpairConfig, pipe: PipeConfig) -> Setup {
         let clock = VirtualClock::new(Instant::ZERO);
         let (a, b) = pair(PipeConfig {
             clock: Some(clock.clone()),
-            ..Default::default()
+            ..pipe
         })
         .unwrap();
         (ImpairedPort::new(a, clock.clone(), cfg).unwrap(), b, clock)
@@ -687,29 +692,18 @@ mod tests {
         assert!(!a.caps().zero_copy_prepared);
     }
 
-    fn tso_setup(
-        tx: &str,
-        ring_size: usize,
-        inner_tso: usize,
-    ) -> (
-        ImpairedPort<crate::backend::pipe::PipePort, VirtualClock>,
-        crate::backend::pipe::PipePort,
-        VirtualClock,
-    ) {
-        let clock = VirtualClock::new(Instant::ZERO);
-        let (a, b) = pair(PipeConfig {
-            clock: Some(clock.clone()),
-            ring_size,
-            tso_max: inner_tso,
-            ..Default::default()
-        })
-        .unwrap();
+    fn tso_setup(tx: &str, ring_size: usize, inner_tso: usize) -> Setup {
         let cfg = ImpairConfig {
             tx: Impairments::parse(tx).unwrap(),
             seed: 3,
             ..Default::default()
         };
-        (ImpairedPort::new(a, clock.clone(), cfg).unwrap(), b, clock)
+        let pipe = PipeConfig {
+            ring_size,
+            tso_max: inner_tso,
+            ..Default::default()
+        };
+        setup_on(cfg, pipe)
     }
 
     fn commit_super<P: Port>(p: &mut P, frame: &[u8], mss: u16) -> bool {

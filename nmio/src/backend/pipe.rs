@@ -149,6 +149,21 @@ impl Direction {
         }
     }
 
+    /// Put the first `len` bytes of `buf` on the wire, arriving at `at`, with `corrupt_bit`
+    /// flipped if the model chose one.
+    fn launch(&mut self, at: Instant, mut buf: Box<[u8]>, len: usize, corrupt_bit: Option<usize>) {
+        if let Some(bit) = corrupt_bit {
+            flip_bit(&mut buf[..len], bit);
+        }
+        self.seq += 1;
+        self.in_flight.push(InFlight {
+            at,
+            seq: self.seq,
+            len: len as u32,
+            buf,
+        });
+    }
+
     /// Cut a checked super-frame into wire frames, each judged by the impairment model on
     /// its own, as a TSO NIC on a lossy link.
     fn send_tso(
@@ -177,16 +192,7 @@ impl Direction {
                     stats.tx_errors += 1;
                     continue;
                 };
-                if let Some(bit) = v.corrupt_bit {
-                    flip_bit(&mut buf[..n], bit);
-                }
-                self.seq += 1;
-                self.in_flight.push(InFlight {
-                    at: v.at[c],
-                    seq: self.seq,
-                    len: n as u32,
-                    buf,
-                });
+                self.launch(v.at[c], buf, n, v.corrupt_bit);
             }
             self.advance(now);
         }
@@ -529,16 +535,7 @@ impl TxQueue for PipeTx {
                     }
                     None => buf[..len].copy_from_slice(&self.slots[i][..len]),
                 }
-                if let Some(bit) = v.corrupt_bit {
-                    flip_bit(&mut buf[..len], bit);
-                }
-                d.seq += 1;
-                d.in_flight.push(InFlight {
-                    at: v.at[c],
-                    seq: d.seq,
-                    len: len as u32,
-                    buf,
-                });
+                d.launch(v.at[c], buf, len, v.corrupt_bit);
             }
             if let Some(id) = self.refs[i].take() {
                 self.in_flight[id.0 as usize] = false;
