@@ -272,7 +272,8 @@ impl TcpCore {
         };
         let tuple = FourTuple { local, remote };
         let iss = self.isn.isn(now, local, remote);
-        let tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
+        let mut tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
+        tcb.set_ts_offset(self.isn.ts_offset(local, remote));
         let slot = Slot {
             tcb,
             half_open: false,
@@ -568,7 +569,8 @@ impl TcpCore {
             return;
         }
         let iss = self.isn.isn(now, local, remote);
-        let tcb = Tcb::accept(local, remote, iss, &peer, &self.cfg, l.cc, now, false);
+        let mut tcb = Tcb::accept(local, remote, iss, &peer, &self.cfg, l.cc, now, false);
+        tcb.set_ts_offset(self.isn.ts_offset(local, remote));
         let slot = Slot {
             tcb,
             half_open: true,
@@ -668,6 +670,7 @@ impl TcpCore {
             now,
             true,
         );
+        tcb.set_ts_offset(self.isn.ts_offset(local, remote));
         tcb.set_window_from_ack(seg);
         let slot = Slot {
             tcb,

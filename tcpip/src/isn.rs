@@ -59,6 +59,15 @@ impl IsnGenerator {
         let f = siphash24(&self.key, &tuple_bytes(local, remote)) as u32;
         Seq(m.wrapping_add(f))
     }
+
+    /// The timestamp clock offset of the four-tuple (RFC 7323 5.4: random-looking per
+    /// connection). It is fixed per four-tuple, like F in the ISN, so a new incarnation of
+    /// a tuple sends timestamps above the old one's and a peer holding the tuple in
+    /// TIME-WAIT accepts its SYN (RFC 6191; Linux checks the timestamp first).
+    #[inline]
+    pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        (siphash24(&self.key, &tuple_bytes(local, remote)) >> 32) as u32
+    }
 }
 
 /// What a SYN cookie remembers of the SYN.
@@ -180,6 +189,21 @@ mod tests {
         assert_ne!(g.isn(Instant::ZERO, L, other), a);
         let g2 = IsnGenerator::new(Key([1, 3]));
         assert_ne!(g2.isn(Instant::ZERO, L, R), a, "the key matters");
+    }
+
+    #[test]
+    fn the_timestamp_offset_is_fixed_per_tuple_and_independent_of_the_isn() {
+        let g = IsnGenerator::new(Key([1, 2]));
+        let other = SocketAddrV4::new(*R.ip(), 40001);
+        assert_eq!(g.ts_offset(L, R), g.ts_offset(L, R));
+        assert_ne!(g.ts_offset(L, R), g.ts_offset(L, other));
+        // Not the ISN's F (the low half of the same hash): one does not give the other.
+        let f = g.isn(Instant::ZERO, L, R).0;
+        assert_ne!(g.ts_offset(L, R), f);
+        assert_ne!(
+            IsnGenerator::new(Key([1, 3])).ts_offset(L, R),
+            g.ts_offset(L, R)
+        );
     }
 
     #[test]

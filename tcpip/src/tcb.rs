@@ -494,7 +494,8 @@ impl Tcb {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
-            // RFC 7323 5.4: a per-connection random-looking offset; the ISN is one.
+            // RFC 7323 5.4: a random-looking offset; the endpoint sets the four-tuple's
+            // own (`set_ts_offset`), this one serves tests that build a TCB alone.
             ts_offset: iss.0.rotate_left(13),
             last_ack_sent: Seq(0),
             sack_ok: false,
@@ -532,6 +533,11 @@ impl Tcb {
             pending_rst: None,
             timer: None,
         }
+    }
+
+    /// Use `offset` for this connection's timestamp clock (before its first segment).
+    pub(crate) fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
     }
 
     /// An active open: SYN-SENT, the SYN goes out with the next [`output`](Self::output).
