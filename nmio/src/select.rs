@@ -205,6 +205,18 @@ pub struct BackendArgs {
     /// super-frames (see [`BackendArgs::favour_tso`]).
     #[cfg_attr(feature = "cli", arg(skip))]
     pub tso_favoured: bool,
+    /// AF_PACKET: take TCP super-frames of up to 64 KiB that a veth peer with TSO/GSO sends
+    /// (a kernel TCP socket, a server with --tso) and cut them into MSS-sized segments with
+    /// full checksums, as a NIC would have put them on the wire; without it they are
+    /// dropped (`rx_truncated`) and such a flow stalls. The RX ring then has 270 slots of
+    /// 64 KiB (18 MiB). Other backends ignore it [default: on for an application that
+    /// receives bulk TCP from kernel peers, such as the load generator; off otherwise].
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL"))]
+    pub rx_gso: Option<bool>,
+    /// Set by the application, not the user: it receives bulk TCP and wants super-frames
+    /// cut rather than dropped (see [`BackendArgs::favour_rx_gso`]).
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub rx_gso_favoured: bool,
     /// Frames the port's prepared-packet pool holds (prepared TCP objects take one per
     /// segment).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 4096))]
@@ -282,6 +294,8 @@ impl Default for BackendArgs {
             latency_bound: false,
             tso: None,
             tso_favoured: false,
+            rx_gso: None,
+            rx_gso_favoured: false,
             prepared_frames: 4096,
             #[cfg(feature = "afxdp")]
             xdp_mode: XdpMode::Auto,
@@ -338,6 +352,19 @@ impl BackendArgs {
     /// application favoured.
     pub fn tso_enabled(&self) -> bool {
         self.tso.unwrap_or(self.tso_favoured)
+    }
+
+    /// The application receives bulk TCP from peers that may send GSO super-frames (a
+    /// kernel peer over veth): have the port cut them into segments where the user did not
+    /// choose (`--rx-gso`). AF_PACKET has it.
+    pub fn favour_rx_gso(&mut self) {
+        self.rx_gso_favoured = true;
+    }
+
+    /// Whether to ask the backend to receive and cut GSO super-frames: `--rx-gso`, else
+    /// what the application favoured.
+    pub fn rx_gso_enabled(&self) -> bool {
+        self.rx_gso.unwrap_or(self.rx_gso_favoured)
     }
 
     /// The impairment settings asked for, if any.
@@ -454,6 +481,7 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Error
                 rx_ring: args.rx_ring_kind(),
                 tx_linear: args.tx_linear,
                 tso: args.tso_enabled(),
+                rx_gso: args.rx_gso_enabled(),
                 fanout,
                 prepared_capacity: args.prepared_frames,
                 ..AfPacketConfig::new(args.iface.clone())
@@ -722,6 +750,31 @@ mod tests {
     }
 
     #[test]
+    fn a_bulk_receiving_application_gets_rx_gso_unless_the_user_chose() {
+        let mut args = BackendArgs::default();
+        assert!(!args.rx_gso_enabled(), "off unless asked for");
+        args.favour_rx_gso();
+        assert!(args.rx_gso_enabled());
+        args.rx_gso = Some(false);
+        assert!(!args.rx_gso_enabled(), "the user's word wins");
+        let args = BackendArgs {
+            rx_gso: Some(true),
+            ..BackendArgs::default()
+        };
+        assert!(args.rx_gso_enabled());
+    }
+
+    #[test]
+    fn rx_gso_is_ignored_by_backends_without_it() {
+        let args = BackendArgs {
+            rx_gso: Some(true),
+            tx_ring: 32,
+            ..BackendArgs::default()
+        };
+        assert_eq!(open(&args, Probe).unwrap(), (32, true));
+    }
+
+    #[test]
     fn tso_is_ignored_by_backends_without_it() {
         let args = BackendArgs {
             tso: Some(true),
@@ -774,5 +827,13 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["x", "--tso", "yes"]).is_err());
         assert!(Cli::try_parse_from(["x", "--tso-favoured", "true"]).is_err());
+        assert_eq!(cli.backend.rx_gso, None);
+        for (arg, want) in [("true", Some(true)), ("false", Some(false))] {
+            let cli = Cli::try_parse_from(["x", "--rx-gso", arg]).unwrap();
+            assert_eq!(cli.backend.rx_gso, want);
+            assert!(!cli.backend.rx_gso_favoured, "not a command-line option");
+        }
+        assert!(Cli::try_parse_from(["x", "--rx-gso"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--rx-gso-favoured", "true"]).is_err());
     }
 }

@@ -115,7 +115,9 @@
 //! bytes off `rx_frame_size` instead: 1982 bytes with the defaults. A one-instruction
 //! socket filter caps what the kernel copies into the RX ring at that length, so a larger
 //! frame (a GRO super-frame, a jumbo frame) arrives with `tp_snaplen < tp_len` and is
-//! counted in `rx_truncated` instead of being handed up cut short. Raise both frame sizes
+//! counted in `rx_truncated` instead of being handed up cut short (or, with
+//! [`AfPacketConfig::rx_gso`], a GSO super-frame is taken and cut: see
+//! [Receiving GSO super-frames](self#receiving-gso-super-frames)). Raise both frame sizes
 //! for jumbo frames. With TSO the TX slots are larger (see below); the largest frame
 //! handed up does not change.
 //!
@@ -192,10 +194,47 @@
 //! takes it as it is, a router cuts it on its way out of a device without TSO, and an
 //! AF_PACKET reader with ordinary frame sizes counts it in `rx_truncated`.
 //!
+//! # Receiving GSO super-frames
+//!
+//! A veth does not cut what its peer sends: a kernel TCP socket with TSO/GSO (a web
+//! server's `sendfile`), or a port sending with TSO, hands our end whole super-frames of
+//! up to 64 KiB, which ordinary frame sizes count in `rx_truncated` and lose (TCP then
+//! stalls). With [`AfPacketConfig::rx_gso`] the port takes them and hands up what a NIC
+//! would have put on the wire. The RX socket gets `PACKET_VNET_HDR` (either ring version:
+//! `tpacket_rcv` writes the header just before each frame in V2 slots and V3 blocks alike),
+//! the ring takes frames of up to 65,553 bytes (the socket filter's cap with it): 1 MiB
+//! blocks of 15 slots of 65,632 bytes, [`AfPacketConfig::rx_gso_frames`] slots at least
+//! (256 by default: 270, 18 MiB); a V3 ring packs smaller frames densely in the same
+//! blocks. For a super-frame from a TSO sender the kernel writes `NEEDS_CSUM` with
+//! `csum_start` 34 and `csum_offset` 16, `gso_type` `TCPV4` (`| ECN` with CWR set),
+//! `gso_size` the MSS and `hdr_len` the bytes in the skb's head; the TCP checksum field
+//! holds only the pseudo-header sum.
+//!
+//! A `TCPV4` super-frame is cut in software ([`crate::tso::write_segment`]) into segments
+//! of `gso_size` payload bytes, each with its IPv4 total length, id (+1 a segment) and
+//! header checksum, its sequence number, FIN and PSH on the last only, CWR on the first
+//! only, and a full TCP checksum summed afresh; segments go up with
+//! [`RxFlags::CSUM_VALID`], not `CSUM_PARTIAL`. They are built one at a time in a buffer
+//! the RX half owns: no allocation, lock or system call per frame. Each segment counts as
+//! a frame against `recv_burst`'s `max` and in `rx_frames`; when `max` is reached part way
+//! through a super-frame, its slot (V2) or block (V3) stays ours and the next burst goes
+//! on from the next segment, so nothing is lost or repeated.
+//! [`AfPacketPort::rx_gso_frames`] and [`AfPacketPort::rx_gso_segments`] count the work.
+//! Segments must fit the device's MTU and the largest frame handed up
+//! ([`Capabilities::max_frame`], still set by `rx_frame_size` and the TX slots).
+//!
+//! Frames without GSO are handed up as before, a small `CHECKSUM_PARTIAL` frame with
+//! [`RxFlags::CSUM_PARTIAL`]; one longer than the largest frame handed up is counted in
+//! `rx_truncated`. Other GSO types (UDP, TCP over IPv6) and super-frames that do not
+//! parse as Ethernet/IPv4/TCP with segments within the MTU are counted in
+//! `rx_other_drops`. (A GSO type the kernel cannot describe in the header at all is
+//! dropped by the kernel and counted with the ring-full drops, `rx_ring_full`.)
+//!
 //! # What a real NIC needs
 //!
 //! AF_PACKET sees frames as the kernel's receive path has them. With GRO on, a NIC or veth
-//! peer delivers coalesced frames far above the MTU (counted `rx_truncated`), and a local
+//! peer delivers coalesced frames far above the MTU (counted `rx_truncated`, or cut again
+//! with [`AfPacketConfig::rx_gso`]), and a local
 //! Linux peer with checksum offload sends `CHECKSUM_PARTIAL` frames, handed up with
 //! [`RxFlags::CSUM_PARTIAL`] (counted `rx_csum_partial`): their L4 checksum is not filled
 //! in. Either turn these off on the device the stack serves,
@@ -225,7 +264,7 @@
 
 use crate::backend::sys::{self, NEED_NET_ADMIN};
 use crate::backend::vnet::{
-    has_cwr, VnetHdr, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VNET_HDR_LEN,
+    cut_rx, has_cwr, RxCut, VnetHdr, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VNET_HDR_LEN,
 };
 use crate::error::check_ifname;
 use crate::port::{Capabilities, RxFlags, RxMeta, RxQueue, TxQueue};
@@ -357,6 +396,18 @@ pub struct AfPacketConfig {
     /// slot (rounded up to fill whole 1 MiB ring blocks of 15 slots: 256 asked for gives
     /// 270 slots, 18 MiB).
     pub tso_tx_frames: usize,
+    /// Receive GSO super-frames and cut them into ordinary segments in software, as a NIC
+    /// would have put them on the wire (see
+    /// [Receiving GSO super-frames](self#receiving-gso-super-frames)): for a veth whose
+    /// peer sends with TSO/GSO (a kernel TCP socket, or a port with [`Self::tso`]). The RX
+    /// socket then has `PACKET_VNET_HDR` and a ring of `rx_gso_frames` 64 KiB frames
+    /// instead of `rx_block_size` x `rx_block_count`; `rx_frame_size` still bounds the
+    /// frames handed up. Either ring layout.
+    pub rx_gso: bool,
+    /// With `rx_gso`: 64 KiB super-frames the RX ring holds at least, each about 64 KiB of
+    /// memory (rounded up to whole 1 MiB ring blocks of 15: 256 asked for gives 270, 18 MiB).
+    /// A V3 ring packs smaller frames densely in the same blocks.
+    pub rx_gso_frames: usize,
     /// Join fanout group `.0` with mode `.1`.
     pub fanout: Option<(u16, FanoutMode)>,
     /// This port's index among the members of its fanout group, reported in
@@ -383,6 +434,8 @@ impl Default for AfPacketConfig {
             qdisc_bypass: true,
             tso: false,
             tso_tx_frames: 256,
+            rx_gso: false,
+            rx_gso_frames: 256,
             fanout: None,
             queue_id: 0,
             mac: None,
@@ -438,6 +491,16 @@ const TSO_FRAME_SIZE: usize =
 /// to pages (69,632 bytes) would cost 128 KiB; 1 MiB holds 15 slots (94% used). Falls back
 /// to vmalloc in the kernel when no 1 MiB of contiguous pages is free.
 const TSO_BLOCK_SIZE: usize = 1 << 20;
+/// With `rx_gso`, the longest frame the RX ring takes: the largest IPv4 packet, its
+/// Ethernet header and a tag left in the frame.
+const RX_GSO_SNAP: usize = ETH_HLEN + VLAN_HLEN + IPV4_MAX;
+/// With `rx_gso`, an RX slot of a V2 ring (its `tp_frame_size`, nominal for V3): the
+/// ring header, `sockaddr_ll` and padding, the `virtio_net_hdr`, then the frame
+/// (`tpacket_rcv` puts the frame at `macoff`, which grows by the header's 10 bytes).
+const RX_GSO_FRAME_SIZE: usize =
+    (V2_MAC_OFF + VNET_HDR_LEN + RX_GSO_SNAP).next_multiple_of(libc::TPACKET_ALIGNMENT);
+/// With `rx_gso`, an RX ring block: 15 slots (V2), as for TX with TSO.
+const RX_GSO_BLOCK_SIZE: usize = 1 << 20;
 
 /// Offsets of the block descriptor fields read on the hot path.
 const BD_STATUS: usize =
@@ -458,7 +521,13 @@ struct Geometry {
     rx_block: usize,
     rx_blocks: usize,
     rx_frame: usize,
+    /// Largest frame handed up.
     rx_snap: usize,
+    /// Largest frame the ring takes (the socket filter's cap): `rx_snap`, or with
+    /// `rx_gso` a 64 KiB super-frame.
+    rx_ring_snap: usize,
+    /// RX frames carry a `virtio_net_hdr` in front (`rx_gso`).
+    rx_vnet: bool,
     tx_block: usize,
     tx_blocks: usize,
     tx_frame: usize,
@@ -475,6 +544,9 @@ impl Geometry {
     fn new(cfg: &AfPacketConfig, tso: bool) -> Result<Geometry, Error> {
         let bad = |what: String| Err(Error::InvalidConfig { what });
         let page = page_size();
+        if cfg.rx_gso {
+            return Geometry::new_rx_gso(cfg, tso);
+        }
         let (rb, rn, rf) = (cfg.rx_block_size, cfg.rx_block_count, cfg.rx_frame_size);
         if rb == 0 || rb % page != 0 {
             return bad(format!(
@@ -519,6 +591,74 @@ impl Geometry {
                 "RX ring of {rn} blocks of {rb} bytes is larger than 4 GiB"
             ));
         }
+        Geometry::with_tx(
+            cfg,
+            tso,
+            Geometry {
+                rx_block: rb,
+                rx_blocks: rn,
+                rx_frame: rf,
+                rx_snap,
+                rx_ring_snap: rx_snap,
+                rx_vnet: false,
+                tx_block: 0,
+                tx_blocks: 0,
+                tx_frame: 0,
+                tx_per_block: 0,
+                tx_data_off: 0,
+                tx_vnet: false,
+            },
+        )
+    }
+
+    /// The RX ring with `rx_gso`: slots for 64 KiB super-frames in 1 MiB blocks.
+    fn new_rx_gso(cfg: &AfPacketConfig, tso: bool) -> Result<Geometry, Error> {
+        let bad = |what: String| Err(Error::InvalidConfig { what });
+        let rf = cfg.rx_frame_size;
+        if !rf.is_multiple_of(libc::TPACKET_ALIGNMENT) || rf < FRAME_HDR + ETH_MIN_FRAME {
+            return bad(format!(
+                "rx_frame_size {rf} must be a multiple of 16 and at least {}",
+                FRAME_HDR + ETH_MIN_FRAME
+            ));
+        }
+        if cfg.rx_gso_frames == 0 {
+            return bad("rx_gso_frames must be at least 1".into());
+        }
+        let block = RX_GSO_BLOCK_SIZE.next_multiple_of(page_size());
+        let blocks = cfg.rx_gso_frames.div_ceil(block / RX_GSO_FRAME_SIZE);
+        if block
+            .checked_mul(blocks)
+            .is_none_or(|t| t > u32::MAX as usize)
+        {
+            return bad(format!(
+                "RX ring of {} super-frames is larger than 4 GiB",
+                cfg.rx_gso_frames
+            ));
+        }
+        Geometry::with_tx(
+            cfg,
+            tso,
+            Geometry {
+                rx_block: block,
+                rx_blocks: blocks,
+                rx_frame: RX_GSO_FRAME_SIZE,
+                rx_snap: (rf - FRAME_HDR).min(RX_GSO_SNAP),
+                rx_ring_snap: RX_GSO_SNAP,
+                rx_vnet: true,
+                tx_block: 0,
+                tx_blocks: 0,
+                tx_frame: 0,
+                tx_per_block: 0,
+                tx_data_off: 0,
+                tx_vnet: false,
+            },
+        )
+    }
+
+    /// `rx` (its RX fields set) with the TX ring for `cfg` filled in.
+    fn with_tx(cfg: &AfPacketConfig, tso: bool, rx: Geometry) -> Result<Geometry, Error> {
+        let bad = |what: String| Err(Error::InvalidConfig { what });
+        let page = page_size();
         let (tn, tf) = if tso {
             (cfg.tso_tx_frames, TSO_FRAME_SIZE)
         } else {
@@ -555,17 +695,19 @@ impl Geometry {
             ));
         }
         Ok(Geometry {
-            rx_block: rb,
-            rx_blocks: rn,
-            rx_frame: rf,
-            rx_snap,
             tx_block,
             tx_blocks,
             tx_frame: tf,
             tx_per_block,
             tx_data_off,
             tx_vnet,
+            ..rx
         })
+    }
+
+    /// RX slots per block (V2; nominal for V3).
+    fn rx_per_block(&self) -> usize {
+        self.rx_block / self.rx_frame
     }
 
     /// RX frames the ring holds: the slot count of a V2 ring, nominal for V3.
@@ -755,6 +897,10 @@ pub struct AfPacketRx {
     cursor: Cursor,
     /// Largest frame handed up.
     snap: usize,
+    /// Largest frame taken from the ring (the socket filter's cap).
+    ring_snap: usize,
+    /// With `rx_gso`: what cutting super-frames needs.
+    gso: Option<RxGso>,
     stats: PortStats,
     /// Kernel ring-full drops read so far (reading `PACKET_STATISTICS` resets them).
     kernel_drops: Cell<u64>,
@@ -790,9 +936,21 @@ struct BlockCursor {
 #[derive(Debug)]
 struct SlotCursor {
     frame_size: usize,
+    block_size: usize,
+    /// Slots per block (the last slot of a block may leave some bytes unused).
+    per_block: usize,
     frames: usize,
     /// The oldest slot not yet given back to the kernel.
     slot: usize,
+}
+
+/// The two frame-length limits of the RX half.
+#[derive(Clone, Copy, Debug)]
+struct Snap {
+    /// Largest frame handed up.
+    up: usize,
+    /// Largest frame taken from the ring: `up`, or with `rx_gso` a 64 KiB super-frame.
+    ring: usize,
 }
 
 /// What the ring header of one received frame says, whichever the ring version.
@@ -838,12 +996,19 @@ impl FrameHdr {
     }
 }
 
-/// Check a frame whose header has `room` bytes of its block or slot from the header on, and
-/// describe it for the callback; or count why it is not handed up. Counts its bytes.
+/// Check a frame whose header has `room` bytes of its block or slot from the header on and
+/// whose first byte must be at least `front` bytes after the header, and describe it for
+/// the callback; or count why it is not handed up.
 #[inline]
-fn frame_meta(h: &FrameHdr, room: usize, snap_max: usize, stats: &mut PortStats) -> Option<RxMeta> {
+fn frame_meta(
+    h: &FrameHdr,
+    room: usize,
+    front: usize,
+    snap_max: usize,
+    stats: &mut PortStats,
+) -> Option<RxMeta> {
     let snap = h.snaplen as usize;
-    if h.mac + snap > room {
+    if h.mac + snap > room || h.mac < front {
         stats.rx_other_drops += 1;
         return None;
     }
@@ -860,7 +1025,6 @@ fn frame_meta(h: &FrameHdr, room: usize, snap_max: usize, stats: &mut PortStats)
     };
     if h.status & libc::TP_STATUS_CSUMNOTREADY != 0 {
         meta.flags |= RxFlags::CSUM_PARTIAL;
-        stats.rx_csum_partial += 1;
     }
     if h.status & libc::TP_STATUS_CSUM_VALID != 0 {
         meta.flags |= RxFlags::CSUM_VALID;
@@ -869,8 +1033,113 @@ fn frame_meta(h: &FrameHdr, room: usize, snap_max: usize, stats: &mut PortStats)
         meta.flags |= RxFlags::VLAN_STRIPPED;
         meta.vlan_tci = h.vlan_tci;
     }
-    stats.rx_bytes += u64::from(h.snaplen);
     Some(meta)
+}
+
+/// What cutting received super-frames needs (`rx_gso`), owned by the RX half so the hot
+/// path neither allocates nor shares.
+#[derive(Debug)]
+struct RxGso {
+    /// One segment is built here before it is handed up.
+    scratch: Box<[u8]>,
+    /// IP MTU the segments fit: the device's, or less when the frames handed up must be
+    /// shorter.
+    mtu: usize,
+    /// The next segment of the super-frame at the cursor, when a burst's `max` stopped
+    /// its cut part way (0 otherwise).
+    next: usize,
+    /// Super-frames cut.
+    frames: u64,
+    /// Segments handed up from them.
+    segments: u64,
+}
+
+/// Hand up one received frame from the ring: `buf` is the frame, with `rx_gso` preceded
+/// by the kernel's `virtio_net_hdr`. Ordinary frames go up as they are; with `gso`, a TCP
+/// super-frame goes up as its segments, at most `budget` of them now. Returns the frames
+/// handed up and whether the ring frame is done with (`false`: call again with the same
+/// frame for the rest of its segments before moving on).
+#[inline]
+fn deliver<F: FnMut(&mut [u8], &RxMeta)>(
+    buf: &mut [u8],
+    meta: &RxMeta,
+    snap: usize,
+    gso: Option<&mut RxGso>,
+    budget: usize,
+    stats: &mut PortStats,
+    f: &mut F,
+) -> (usize, bool) {
+    let Some(gso) = gso else {
+        return (plain(buf, meta, stats, f), true);
+    };
+    let (vnet, frame) = buf.split_at_mut(VNET_HDR_LEN);
+    let Ok(vnet) = <&[u8; VNET_HDR_LEN]>::try_from(&*vnet) else {
+        stats.rx_other_drops += 1;
+        return (0, true);
+    };
+    let hdr = VnetHdr::from_bytes(vnet);
+    let mut seg_meta = *meta;
+    // The segments' checksums are summed here: complete and right.
+    seg_meta.flags.remove(RxFlags::CSUM_PARTIAL);
+    seg_meta.flags.insert(RxFlags::CSUM_VALID);
+    let mut bytes = 0u64;
+    let from = gso.next;
+    let cut = cut_rx(
+        &hdr,
+        frame,
+        gso.mtu,
+        &mut gso.scratch,
+        from,
+        budget,
+        |seg| {
+            seg_meta.len = seg.len() as u32;
+            bytes += seg.len() as u64;
+            f(seg, &seg_meta);
+        },
+    );
+    stats.rx_bytes += bytes;
+    match cut {
+        RxCut::Plain => {
+            if frame.len() > snap {
+                // A frame the ring takes for GSO's sake but too long to hand up.
+                stats.rx_truncated += 1;
+                return (0, true);
+            }
+            (plain(frame, meta, stats, f), true)
+        }
+        RxCut::Cut { next, segments } => {
+            let done = next == segments;
+            gso.next = if done { 0 } else { next };
+            if done {
+                gso.frames += 1;
+                gso.segments += segments as u64;
+            }
+            (next - from, done)
+        }
+        RxCut::Bad => {
+            gso.next = 0;
+            stats.rx_other_drops += 1;
+            (0, true)
+        }
+    }
+}
+
+/// Hand up an ordinary frame as it is.
+#[inline]
+fn plain<F: FnMut(&mut [u8], &RxMeta)>(
+    frame: &mut [u8],
+    meta: &RxMeta,
+    stats: &mut PortStats,
+    f: &mut F,
+) -> usize {
+    if meta.flags.contains(RxFlags::CSUM_PARTIAL) {
+        stats.rx_csum_partial += 1;
+    }
+    stats.rx_bytes += frame.len() as u64;
+    let mut meta = *meta;
+    meta.len = frame.len() as u32;
+    f(frame, &meta);
+    1
 }
 
 impl BlockCursor {
@@ -904,11 +1173,14 @@ impl BlockCursor {
     fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(
         &mut self,
         ring: &Ring,
-        snap: usize,
+        snap: Snap,
         stats: &mut PortStats,
+        mut gso: Option<&mut RxGso>,
         max: usize,
         mut f: F,
     ) -> usize {
+        let vnet = if gso.is_some() { VNET_HDR_LEN } else { 0 };
+        let front = size_of::<libc::tpacket3_hdr>() + vnet;
         let mut n = 0;
         while n < max {
             let block_off = self.block * self.block_size;
@@ -957,20 +1229,30 @@ impl BlockCursor {
             }
             self.next_off = off.saturating_add(h.tp_next_offset as usize);
             let hdr = FrameHdr::v3(&h, self.rss);
-            let Some(meta) = frame_meta(&hdr, self.block_size - off, snap, stats) else {
+            let room = self.block_size - off;
+            let Some(meta) = frame_meta(&hdr, room, front, snap.ring, stats) else {
                 continue;
             };
-            // SAFETY: the frame lies inside the user-owned block (`frame_meta` checked it
-            // against the rest of the block); nothing else borrows it, and the slice does
-            // not outlive this call of `f`.
-            let frame = unsafe {
+            // SAFETY: the frame and the `vnet` bytes before it lie inside the user-owned
+            // block after its header (`frame_meta` checked both ends against the rest of
+            // the block); nothing else borrows them, and the slice does not outlive this
+            // call of `deliver`.
+            let buf = unsafe {
                 std::slice::from_raw_parts_mut(
-                    ring.at(block_off + off + hdr.mac),
-                    meta.len as usize,
+                    ring.at(block_off + off + hdr.mac - vnet),
+                    vnet + meta.len as usize,
                 )
             };
-            f(frame, &meta);
-            n += 1;
+            let gso = gso.as_deref_mut();
+            let (handed, done) = deliver(buf, &meta, snap.up, gso, max - n, stats, &mut f);
+            n += handed;
+            if !done {
+                // The burst is full with segments of this super-frame left: start from it
+                // again next time (its block stays open).
+                self.left += 1;
+                self.next_off = off;
+                break;
+            }
         }
         if self.open && self.left == 0 {
             // Hand a consumed block back at once rather than at the next burst.
@@ -981,10 +1263,16 @@ impl BlockCursor {
 }
 
 impl SlotCursor {
+    /// Where the cursor slot starts in the ring (`packet_lookup_frame`'s arithmetic).
+    #[inline]
+    fn slot_off(&self) -> usize {
+        self.slot / self.per_block * self.block_size + self.slot % self.per_block * self.frame_size
+    }
+
     #[inline]
     fn slot_status<'r>(&self, ring: &'r Ring) -> &'r AtomicU32 {
         // tp_status is the first field of the slot's tpacket2_hdr.
-        ring.status(self.slot * self.frame_size)
+        ring.status(self.slot_off())
     }
 
     #[inline]
@@ -996,32 +1284,44 @@ impl SlotCursor {
     fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(
         &mut self,
         ring: &Ring,
-        snap: usize,
+        snap: Snap,
         stats: &mut PortStats,
+        mut gso: Option<&mut RxGso>,
         max: usize,
         mut f: F,
     ) -> usize {
+        let vnet = if gso.is_some() { VNET_HDR_LEN } else { 0 };
+        let front = size_of::<libc::tpacket2_hdr>() + vnet;
         let mut n = 0;
         while n < max {
             if self.slot_status(ring).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
                 break;
             }
-            // Slots tile the blocks exactly (Geometry), so slot i starts at i * frame_size.
-            let off = self.slot * self.frame_size;
+            let off = self.slot_off();
             // SAFETY: the slot is user-owned (acquire above), so the kernel does not write
             // it until it is handed back; its header lies at the slot's start, inside the
             // ring and 16-byte aligned.
             let h = unsafe { ptr::read(ring.at(off).cast::<libc::tpacket2_hdr>()) };
             let hdr = FrameHdr::v2(&h);
-            if let Some(meta) = frame_meta(&hdr, self.frame_size, snap, stats) {
-                // SAFETY: the frame lies inside the user-owned slot (`frame_meta` checked
-                // it against the slot); nothing else borrows it, and the slice does not
-                // outlive this call of `f`.
-                let frame = unsafe {
-                    std::slice::from_raw_parts_mut(ring.at(off + hdr.mac), meta.len as usize)
+            if let Some(meta) = frame_meta(&hdr, self.frame_size, front, snap.ring, stats) {
+                // SAFETY: the frame and the `vnet` bytes before it lie inside the
+                // user-owned slot after its header (`frame_meta` checked both ends against
+                // the slot); nothing else borrows them, and the slice does not outlive this
+                // call of `deliver`.
+                let buf = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        ring.at(off + hdr.mac - vnet),
+                        vnet + meta.len as usize,
+                    )
                 };
-                f(frame, &meta);
-                n += 1;
+                let gso = gso.as_deref_mut();
+                let (handed, done) = deliver(buf, &meta, snap.up, gso, max - n, stats, &mut f);
+                n += handed;
+                if !done {
+                    // The burst is full with segments of this super-frame left: the slot
+                    // stays ours until they are handed up.
+                    break;
+                }
             }
             // Release: every read of the slot happens before the kernel may refill it.
             self.slot_status(ring)
@@ -1089,13 +1389,26 @@ impl AfPacketRx {
             "PACKET_IGNORE_OUTGOING",
             dev,
         )?;
+        if geo.rx_vnet {
+            // Before the ring is set up (the kernel refuses it after): `tpacket_rcv` then
+            // writes a virtio_net_hdr (`virtio_net_hdr_from_skb`) just before each frame,
+            // in both ring versions, saying whether and how a super-frame is to be cut.
+            set_opt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_VNET_HDR,
+                &one,
+                "PACKET_VNET_HDR on the RX socket",
+                dev,
+            )?;
+        }
         // A filter that accepts everything but only `snap` bytes of it: longer frames
         // arrive with tp_snaplen < tp_len and are counted, not copied whole into the ring.
         let mut prog = [libc::sock_filter {
             code: (libc::BPF_RET | libc::BPF_K) as u16,
             jt: 0,
             jf: 0,
-            k: geo.rx_snap as u32,
+            k: geo.rx_ring_snap as u32,
         }];
         let fprog = libc::sock_fprog {
             len: 1,
@@ -1163,6 +1476,8 @@ impl AfPacketRx {
                 )?;
                 Cursor::Slots(SlotCursor {
                     frame_size: geo.rx_frame,
+                    block_size: geo.rx_block,
+                    per_block: geo.rx_per_block(),
                     frames: geo.rx_frames(),
                     slot: 0,
                 })
@@ -1191,6 +1506,8 @@ impl AfPacketRx {
             fd,
             cursor,
             snap: geo.rx_snap,
+            ring_snap: geo.rx_ring_snap,
+            gso: None,
             stats: PortStats::default(),
             kernel_drops: Cell::new(0),
             dev: cfg.ifname.clone(),
@@ -1236,9 +1553,14 @@ unsafe fn packet_statistics<T>(fd: &OwnedFd, out: &mut T) -> bool {
 
 impl RxQueue for AfPacketRx {
     fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(&mut self, max: usize, f: F) -> usize {
+        let snap = Snap {
+            up: self.snap,
+            ring: self.ring_snap,
+        };
+        let (stats, gso) = (&mut self.stats, self.gso.as_mut());
         let n = match &mut self.cursor {
-            Cursor::Blocks(c) => c.recv_burst(&self.ring, self.snap, &mut self.stats, max, f),
-            Cursor::Slots(c) => c.recv_burst(&self.ring, self.snap, &mut self.stats, max, f),
+            Cursor::Blocks(c) => c.recv_burst(&self.ring, snap, stats, gso, max, f),
+            Cursor::Slots(c) => c.recv_burst(&self.ring, snap, stats, gso, max, f),
         };
         if n > 0 {
             self.stats.rx_frames += n as u64;
@@ -2299,6 +2621,19 @@ impl AfPacketPort {
         let tx = AfPacketTx::open(&cfg, &geo, ifindex, mtu, tso)?;
         // Never hand up a frame that could not be sent back out of a TX slot.
         rx.snap = rx.snap.min(tx.slot);
+        if !geo.rx_vnet {
+            // Without rx_gso the ring takes no frame it would not hand up.
+            rx.ring_snap = rx.snap;
+        } else {
+            rx.gso = Some(RxGso {
+                scratch: vec![0; rx.snap].into_boxed_slice(),
+                // Segments no longer than the frames handed up.
+                mtu: mtu.min(rx.snap - ETH_HLEN),
+                next: 0,
+                frames: 0,
+                segments: 0,
+            });
+        }
         let caps = Capabilities {
             mac,
             mtu,
@@ -2332,6 +2667,18 @@ impl AfPacketPort {
             .or(self.tx.tso_lost.as_deref())
     }
 
+    /// With [`AfPacketConfig::rx_gso`]: GSO super-frames received and cut into segments
+    /// so far (each segment counts once in `rx_frames`, its bytes in `rx_bytes`).
+    pub fn rx_gso_frames(&self) -> u64 {
+        self.rx.gso.as_ref().map_or(0, |g| g.frames)
+    }
+
+    /// With [`AfPacketConfig::rx_gso`]: segments handed up from the super-frames of
+    /// [`AfPacketPort::rx_gso_frames`].
+    pub fn rx_gso_segments(&self) -> u64 {
+        self.rx.gso.as_ref().map_or(0, |g| g.segments)
+    }
+
     /// The receive socket, for an event loop that polls several ports at once (readable
     /// when a ring block (V3) or frame (V2) is ready).
     pub fn rx_fd(&self) -> RawFd {
@@ -2350,6 +2697,42 @@ crate::port::port_from_fields!(impl[] AfPacketPort => AfPacketRx, AfPacketTx);
 mod tests {
     use super::*;
     use crate::backend::vnet::*;
+
+    #[test]
+    fn rx_gso_rings_hold_64_kib_super_frames_in_1_mib_blocks() {
+        for kind in [RxRingKind::V2, RxRingKind::V3] {
+            let cfg = AfPacketConfig {
+                rx_gso: true,
+                rx_ring: kind,
+                ..AfPacketConfig::new("x")
+            };
+            let geo = Geometry::new(&cfg, false).unwrap();
+            assert!(geo.rx_vnet);
+            assert_eq!(geo.rx_frame, 65_632);
+            // tpacket_rcv's macoff with the header: the frame must end inside the slot.
+            assert!(V2_MAC_OFF + VNET_HDR_LEN + geo.rx_ring_snap <= geo.rx_frame);
+            assert!(V3_MAC_OFF + VNET_HDR_LEN + geo.rx_ring_snap <= geo.rx_block - BLOCK_HDR);
+            assert_eq!(geo.rx_ring_snap, 14 + 4 + 65_535);
+            assert_eq!((geo.rx_block, geo.rx_per_block()), (1 << 20, 15));
+            assert_eq!((geo.rx_blocks, geo.rx_frames()), (18, 270));
+            // Frames handed up stay as without rx_gso (less the ring header).
+            assert_eq!(geo.rx_snap, 2016);
+            // The TX ring is not touched.
+            assert_eq!(geo.tx_frames(), 1024);
+            assert!(!geo.tx_vnet || cfg.linear_tx());
+        }
+        let none = AfPacketConfig {
+            rx_gso: true,
+            rx_gso_frames: 0,
+            ..AfPacketConfig::new("x")
+        };
+        assert!(Geometry::new(&none, false).is_err());
+        let one = AfPacketConfig {
+            rx_gso_frames: 1,
+            ..none
+        };
+        assert_eq!(Geometry::new(&one, false).unwrap().rx_frames(), 15);
+    }
 
     #[test]
     fn default_geometry_fits_a_vlan_tagged_1500_byte_frame() {
