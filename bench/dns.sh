@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Authoritative DNS over UDP: our `dns` server (once per backend: afpacket, afxdp, dpdk)
-# against NSD, on the same veth end and the same pinned CPU, driven by dnsperf from another
-# namespace on the other CPU.
+# against NSD, on the same veth end and the same pinned CPU, driven from another namespace
+# on the other CPU by dnsperf and by our own load generator (`loadgen dns`, on the stack
+# over AF_PACKET), in turn.
 #
 #   sudo bench/dns.sh                       # DUR=10 s per run, zones of 1 and 10,000 names
 #   sudo DUR=5 NAMES="10000" bench/dns.sh
 #   sudo BACKENDS=afxdp XDP_MODE=generic MODES=pre-copy bench/dns.sh
 #   sudo BACKENDS="afpacket dpdk" bench/dns.sh
+#   sudo LOADERS=loadgen BACKENDS=afpacket MODES=pre-copy bench/dns.sh
 #
 # Layout: namespaces dbc-* (client, 10.94.0.1/24 on dc) and dbs-* (server end ds). NSD gets
 # 10.94.0.2 on ds (its own nsd.conf in a temp dir: one server process, no chroot, no
@@ -27,6 +29,12 @@
 # dnsperf asks `www.bench.test A`, or every name of the zone once per pass in a fixed
 # shuffled order. Each server must answer a probe (dig) before it is measured, or the script
 # stops with an error.
+#
+# Load (LOADERS, default "dnsperf loadgen"): dnsperf on the kernel's stack at 10.94.0.1,
+# and `loadgen dns` on AF_PACKET (V2 ring) on dc as 10.94.0.4, an address the kernel there
+# does not own, with the same query file, sockets (source ports), queries in flight and
+# timeout. dnsperf costs some 3 us of CPU per query in the kernel's socket work and is the
+# limit of every row; loadgen costs well under one, so the servers are.
 #
 # Reported per run: queries/s and lost queries (dnsperf's figures); server-process
 # CPU-seconds per million answered queries (the scheduler's run time of the server's pid
@@ -50,6 +58,10 @@ NAMES=${NAMES:-"1 10000"}
 # 8 and 512 gave NSD its best rate here (-c 1..16, -q 100..1024 all within ~10%, dnsperf's
 # CPU the limit); ours needs a few hundred in flight to fill its receive ring's blocks.
 CLIENTS=${CLIENTS:-8}
+LOADERS=${LOADERS:-"dnsperf loadgen"}
+for ld in $LOADERS; do
+    case $ld in dnsperf | loadgen) ;; *) echo "$ME: LOADERS: unknown load generator '$ld' (dnsperf, loadgen)"; exit 1 ;; esac
+done
 INFLIGHT=${INFLIGHT:-512}
 TIMEOUT=${TIMEOUT:-1}
 # Before each run, wait up to QUIET_WAIT seconds for a second with the machine below QUIET %
@@ -86,17 +98,20 @@ if [ ${#pkgs[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 NSD=$(command -v nsd)
-cargo build --release -q -p apps "${features[@]}" --bin dns
+cargo build --release -q -p apps "${features[@]}" --bin dns --bin loadgen
 BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release/dns")
+LOADGEN=$(realpath "${CARGO_TARGET_DIR:-target}/release/loadgen")
 if "$BIN" --help | grep -q -- '--mode'; then
     MODES=${MODES:-"pre-copy memcpy"}
 else
     MODES=-
 fi
-echo "command: DUR=$DUR NAMES=\"$NAMES\" CLIENTS=$CLIENTS INFLIGHT=$INFLIGHT TIMEOUT=$TIMEOUT" \
+echo "command: DUR=$DUR NAMES=\"$NAMES\" LOADERS=\"$LOADERS\" CLIENTS=$CLIENTS INFLIGHT=$INFLIGHT TIMEOUT=$TIMEOUT" \
     "QUIET=$QUIET QUIET_WAIT=$QUIET_WAIT NOISY=$NOISY BUDGET=$BUDGET BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE" \
     "${MODES:+MODES=\"$MODES\" }${DNS_ARGS:+DNS_ARGS=\"$DNS_ARGS\" }$ME"
 echo "client: taskset -c 0 ip netns exec CLIENT dnsperf -s ADDR -d QUERYFILE ${DNSPERF_ARGS[*]}"
+echo "        taskset -c 0 ip netns exec CLIENT loadgen dns --backend afpacket --iface dc --addr 10.94.0.4/24" \
+    "--server ADDR --queries QUERYFILE --sources $CLIENTS --outstanding $INFLIGHT --timeout $TIMEOUT --duration $DUR --quiet"
 echo "nsd:    taskset -c $PIN ip netns exec SERVER nsd -d -c nsd.conf   ($("$NSD" -v 2>&1 | head -1)," \
     "server-count 1, rrl-ratelimit 0, minimal-responses yes)"
 # backend_args BACKEND -> the backend's options, one a line
@@ -287,19 +302,31 @@ wait_quiet() {
     echo "$pct"
 }
 
-# measure PID ADDR QUERYFILE -> "qps lost server_cpu_per_M machine_cpu_per_M cpu0% cpu1%
-# other% before%": other is the busy CPU time (in % of one CPU) not charged to the server or
-# dnsperf during the run, before the machine's busy % in the second before it.
+# load LOADER ADDR QUERYFILE SECS: one run of the load generator; its report (dnsperf's
+# labels from both) on stdout.
+load() {
+    if [ "$1" = dnsperf ]; then
+        taskset -c 0 ip netns exec "$C" timeout $(($4 + 30)) dnsperf -s "$2" -d "$3" -l "$4" \
+            -c "$CLIENTS" -q "$INFLIGHT" -t "$TIMEOUT" 2>&1 || true
+    else
+        taskset -c 0 ip netns exec "$C" timeout $(($4 + 30)) "$LOADGEN" dns --backend afpacket \
+            --iface dc --addr 10.94.0.4/24 --server "$2" --queries "$3" --sources "$CLIENTS" \
+            --outstanding "$INFLIGHT" --timeout "$TIMEOUT" --duration "$4" --quiet 2>&1 || true
+    fi
+}
+
+# measure LOADER PID ADDR QUERYFILE -> "qps lost server_cpu_per_M machine_cpu_per_M cpu0%
+# cpu1% other% before%": other is the busy CPU time (in % of one CPU) not charged to the
+# server or the load generator during the run, before the machine's busy % in the second
+# before it.
 measure() {
-    local pid=$1 addr=$2 qf=$3 out p0 p1 m0 m1 before
+    local ld=$1 pid=$2 addr=$3 qf=$4 out p0 p1 m0 m1 before
     # Warm-up (ARP, caches, NSD's first packets), not counted.
-    taskset -c 0 ip netns exec "$C" timeout 20 dnsperf -s "$addr" -d "$qf" -l 1 -c "$CLIENTS" \
-        -q "$INFLIGHT" -t "$TIMEOUT" >/dev/null 2>&1 || true
+    load "$ld" "$addr" "$qf" 1 >/dev/null
     before=$(wait_quiet)
     p0=$(tree_ticks "$pid"); m0=$(cpu_ticks)
-    # `times` adds dnsperf's own CPU time (its children's line) to the output.
-    out=$(taskset -c 0 ip netns exec "$C" timeout $((DUR + 30)) dnsperf -s "$addr" -d "$qf" \
-        "${DNSPERF_ARGS[@]}" 2>&1 || true; times)
+    # `times` adds the load generator's own CPU time (its children's line) to the output.
+    out=$(load "$ld" "$addr" "$qf" "$DUR"; times)
     p1=$(tree_ticks "$pid"); m1=$(cpu_ticks)
     echo "$out" >"$ROOT/dnsperf.last"
     echo "$out" | awk -v p=$((p1 - p0)) -v tck="$TCK" -v m0="$m0" -v m1="$m1" -v before="$before" '
@@ -325,7 +352,7 @@ measure() {
 
 # measure, and once more if other processes were busy during it and the budget allows;
 # keep the run with less of that other load.
-run() { # pid addr queryfile
+run() { # loader pid addr queryfile
     local a b
     a=$(measure "$@")
     if [ "$(echo "$a" | awk '{ print $7 }')" -gt "$NOISY" ] && [ $((SECONDS - T0)) -lt "$BUDGET" ]; then
@@ -335,7 +362,7 @@ run() { # pid addr queryfile
     fi
     if [ "${a%% *}" = 0 ]; then
         cat "$ROOT/dnsperf.last" >&2
-        die "dnsperf got no answers from $2"
+        die "$1 got no answers from $3"
     fi
     echo "$a"
 }
@@ -356,7 +383,9 @@ for n in $NAMES; do
         die "NSD at 10.94.0.2 did not answer $name A ($(zone_label "$n"))"
     fi
     echo "$ME: NSD, $(zone_label "$n")" >&2
-    R[nsd-$n]=$(run "$SPID" 10.94.0.2 "$qf")
+    for ld in $LOADERS; do
+        R[$ld-nsd-$n]=$(run "$ld" "$SPID" 10.94.0.2 "$qf")
+    done
     ROWS+=("$n nsd")
     stop_tree "$SPID"; SPID=
     ip -n "$S" addr flush dev ds
@@ -381,7 +410,9 @@ for n in $NAMES; do
             check_pinned "$SPID" "$PIN" "our server ($backend, --mode $mode)"
             cpus=$(thread_cpus "$SPID")
             echo "$ME: $who, $(zone_label "$n")" >&2
-            R[$key-$n]=$(run "$SPID" 10.94.0.3 "$qf")
+            for ld in $LOADERS; do
+                R[$ld-$key-$n]=$(run "$ld" "$SPID" 10.94.0.3 "$qf")
+            done
             ROWS+=("$n $key")
             stop_tree "$SPID"; SPID=
             # Its final counters: answers prepared and sent, queries dropped.
@@ -402,8 +433,9 @@ for n in $NAMES; do
 done
 
 echo
-printf '| zone | server | answer B | queries/s | lost | server CPU-s / 1M q | machine CPU-s / 1M q | CPU0 busy | CPU1 busy | other load | q/s ours/nsd | server CPU nsd/ours | machine CPU nsd/ours |\n'
-printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| zone | load | server | answer B | queries/s | lost | server CPU-s / 1M q | machine CPU-s / 1M q | CPU0 busy | CPU1 busy | other load | q/s ours/nsd | server CPU nsd/ours | machine CPU nsd/ours |\n'
+printf '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+for ld in $LOADERS; do
 for row in "${ROWS[@]}"; do
     read -r n who <<<"$row"
     if [ "$who" = nsd ]; then
@@ -414,20 +446,21 @@ for row in "${ROWS[@]}"; do
         label="ours $(backend_label "${b%%-*}")${m#-}"
         label=${label% }
     fi
-    awk -v o="${R[$who-$n]}" -v r="${R[nsd-$n]}" -v who="$who" -v label="$label" -v zl="$(zone_label "$n")" \
+    awk -v o="${R[$ld-$who-$n]}" -v r="${R[$ld-nsd-$n]}" -v who="$who" -v label="$label" -v zl="$(zone_label "$n")" -v ld="$ld" \
         -v sz="${SIZE[$who-$n]}" '
         function ratio(x, y) { return x > 0 && y > 0 ? sprintf("%.2f", x / y) : "n/a" }
         BEGIN {
             split(o, a, " "); split(r, b, " ")
             if (who == "nsd") { q = sc = mc = "-" }
             else { q = ratio(a[1], b[1]); sc = ratio(b[3], a[3]); mc = ratio(b[4], a[4]) }
-            printf "| %s | %s | %s | %d | %d | %.2f | %.2f | %d%% | %d%% | %d%% (%d%%) | %s | %s | %s |\n",
-                zl, label, sz, a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], q, sc, mc
+            printf "| %s | %s | %s | %s | %d | %d | %.2f | %.2f | %d%% | %d%% | %d%% (%d%%) | %s | %s | %s |\n",
+                zl, ld, label, sz, a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], q, sc, mc
         }'
 done
+done
 echo
-echo "CPU0 runs dnsperf, CPU1 the server. Other load: busy CPU time not charged to the server's"
-echo "or dnsperf's processes during the run, in % of one CPU (in brackets: the whole machine's"
+echo "CPU0 runs the load generator, CPU1 the server. Other load: busy CPU time not charged to the server's"
+echo "or the load generator's processes during the run, in % of one CPU (in brackets: the whole machine's"
 echo "busy % in the second before the run); 5-10% is the quiet baseline, above $NOISY% another job"
 echo "was running and the row is not trustworthy. Answer B: size of the answer to dig's probe (with EDNS)."
 if [ -s "$ROOT/counters" ]; then

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Static web serving: our `web` server (once per backend: afpacket, afxdp, dpdk) against
-# nginx, on the same veth end and the same pinned CPU, driven by wrk from another namespace
-# on the other CPU.
+# nginx, on the same veth end and the same pinned CPU, driven from another namespace on the
+# other CPU by wrk and by our own load generator (`loadgen http`, on the stack over
+# AF_PACKET), in turn.
 #
 #   sudo bench/web.sh                 # DUR=10 s per run, CONN=64 connections
 #   sudo DUR=5 SIZES="1024" bench/web.sh
 #   sudo BACKENDS=afxdp XDP_MODE=generic bench/web.sh
 #   sudo DUR=5 BACKENDS="afpacket dpdk" bench/web.sh
+#   sudo CLIENTS=loadgen BACKENDS=afpacket bench/web.sh
 #
 # Layout: namespaces wbc-* (client, 10.93.0.1/24 on wc) and wbs-* (server end ws). nginx
 # gets 10.93.0.2 on ws (one process: master_process off, sendfile on, access_log off,
@@ -22,8 +24,14 @@
 # main lcore on CPU 1 (`--eal "... -l 1 ..."`: the EAL pins its thread there whatever
 # taskset said). Our server must answer a probe (curl) before it is measured, and every
 # thread of it may run on CPU 1 only, or the script stops. Both servers are pinned to CPU 1,
-# wrk (-t1) to CPU 0. Each file size is measured in keep-alive mode and with a new
+# the client to CPU 0. Each file size is measured in keep-alive mode and with a new
 # connection per request (`Connection: close`).
+#
+# Clients (CLIENTS, default "wrk loadgen"): wrk -t1 with CONN connections, on the kernel's
+# stack at 10.93.0.1; and `loadgen http` with as many connections, on AF_PACKET (V2 ring)
+# on wc as 10.93.0.4, an address the kernel there does not own. wrk spends most of its CPU
+# in the kernel's connect, close and socket work, so with a new connection per request it
+# is the limit; loadgen costs a few microseconds per request, so the servers are.
 #
 # Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (the
 # scheduler's run time of the server's threads); whole-machine CPU-seconds per 10,000
@@ -48,7 +56,11 @@ PIN=1
 ME=bench/web.sh
 die() { echo "$ME: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, AF_PACKET, AF_XDP)"
-command -v wrk >/dev/null || die "needs wrk (apt-get install wrk)"
+CLIENTS=${CLIENTS:-"wrk loadgen"}
+for client in $CLIENTS; do
+    case $client in wrk | loadgen) ;; *) die "CLIENTS: unknown client '$client' (wrk, loadgen)" ;; esac
+done
+case " $CLIENTS " in *" wrk "*) command -v wrk >/dev/null || die "needs wrk (apt-get install wrk)" ;; esac
 command -v curl >/dev/null || die "needs curl (apt-get install curl)"
 # shellcheck disable=SC2086 # BACKENDS is a word list
 check_backends "afpacket afxdp dpdk" $BACKENDS
@@ -57,8 +69,9 @@ if ! command -v nginx >/dev/null; then
     echo "bench/web.sh: installing nginx-light" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
 fi
-cargo build --release -q -p apps "${features[@]}" --bin web
+cargo build --release -q -p apps "${features[@]}" --bin web --bin loadgen
 BIN=$(realpath "${CARGO_TARGET_DIR:-target}/release/web")
+LOADGEN=$(realpath "${CARGO_TARGET_DIR:-target}/release/loadgen")
 C=wbc-$$
 S=wbs-$$
 ROOT=/tmp/webbench-$$
@@ -144,15 +157,30 @@ proc_ticks() {
         awk -v tck="$TCK" '{ s += $1 } END { printf "%.0f\n", s * tck / 1e9 }'
 }
 
-# measure PID URL CONNCLOSE -> "req_per_s server_cpu_per_10k machine_cpu_per_10k errors"
+# client CLIENT CONNCLOSE IP PATH CONNECTIONS SECS: one run of the client, its report on
+# stdout (wrk's labels from both).
+client() {
+    local who=$1 close=$2 ip=$3 path=$4 conns=$5 secs=$6 hdr=() lg=()
+    if [ "$who" = wrk ]; then
+        [ "$close" = 1 ] && hdr=(-H "Connection: close")
+        taskset -c 0 ip netns exec "$C" timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" "${hdr[@]}" "http://$ip$path" 2>&1 || true
+    else
+        [ "$close" = 1 ] && lg=(--close)
+        taskset -c 0 ip netns exec "$C" timeout $((secs + 30)) "$LOADGEN" http --backend afpacket --iface wc \
+            --addr 10.93.0.4/24 --server "$ip:80" --path "$path" --connections "$conns" "${lg[@]}" \
+            --duration "$secs" --quiet 2>&1 || true
+    fi
+}
+
+# measure CLIENT PID IP PATH CONNCLOSE -> "req_per_s server_cpu_per_10k machine_cpu_per_10k errors"
 measure() {
-    local pid=$1 url=$2 close=$3 hdr=() out p0 p1 m0 m1
-    [ "$close" = 1 ] && hdr=(-H "Connection: close")
+    local who=$1 pid=$2 ip=$3 path=$4 close=$5 out p0 p1 m0 m1
     # Warm-up (ARP, caches), not counted.
-    taskset -c 0 ip netns exec "$C" wrk -t1 -c8 -d1s "${hdr[@]}" "$url" >/dev/null 2>&1 || true
+    client "$who" "$close" "$ip" "$path" 8 1 >/dev/null
     p0=$(proc_ticks "$pid"); m0=$(busy_ticks)
-    out=$(taskset -c 0 ip netns exec "$C" timeout $((DUR + 30)) wrk -t1 -c"$CONN" -d"${DUR}s" "${hdr[@]}" "$url" 2>&1 || true)
+    out=$(client "$who" "$close" "$ip" "$path" "$CONN" "$DUR")
     p1=$(proc_ticks "$pid"); m1=$(busy_ticks)
+    echo "$out" >"$ROOT/nginx/client.last"
     echo "$out" | awk -v p=$((p1 - p0)) -v m=$((m1 - m0)) -v tck="$TCK" '
         / requests in / { n = $1 }
         /^Requests\/sec:/ { rps = $2 }
@@ -184,9 +212,11 @@ for close in 0 1; do
         SPID=$!
         sleep 0.5
         for size in $SIZES; do
-            res=$(measure "$SPID" "http://10.93.0.2/$size" "$close")
-            old=${R[nginx-$close-$size]:-"0 0 0 none"}
-            if [ "${res%% *}" -gt "${old%% *}" ]; then R[nginx-$close-$size]="$res (nopush $nopush)"; fi
+            for cl in $CLIENTS; do
+                res=$(measure "$cl" "$SPID" 10.93.0.2 "/$size" "$close")
+                old=${R[$cl-nginx-$close-$size]:-"0 0 0 none"}
+                if [ "${res%% *}" -gt "${old%% *}" ]; then R[$cl-nginx-$close-$size]="$res (nopush $nopush)"; fi
+            done
         done
         kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
     done
@@ -209,41 +239,47 @@ for close in 0 1; do
                 "threads' CPUs: $(thread_cpus "$SPID")" >>"$ROOT/nginx/notes"
         fi
         for size in $SIZES; do
-            R[web-$backend-$close-$size]=$(measure "$SPID" "http://10.93.0.3/$size" "$close")
+            for cl in $CLIENTS; do
+                R[$cl-web-$backend-$close-$size]=$(measure "$cl" "$SPID" 10.93.0.3 "/$size" "$close")
+            done
         done
         kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
     done
 done
 
 label() { if [ "$1" = afxdp ]; then echo "web (afxdp $XDP_MODE)"; else echo "web ($1)"; fi; }
-echo "command: DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
-echo "wrk -t1 -c$CONN -d${DUR}s; servers pinned to CPU 1, wrk to CPU 0; ours: --mode $MODE $WEB_ARGS"
+echo "command: DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE CLIENTS=\"$CLIENTS\"${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
+echo "clients: wrk -t1 -c$CONN -d${DUR}s (kernel stack) / loadgen http --connections $CONN --duration $DUR (afpacket); servers pinned to CPU 1, the client to CPU 0; ours: --mode $MODE $WEB_ARGS"
 [ -s "$ROOT/nginx/notes" ] && cat "$ROOT/nginx/notes"
-printf '| size | connections | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | wrk |\n'
-printf '|---:|---|---|---:|---:|---:|---|\n'
-for close in 0 1; do
-    kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
-    for size in $SIZES; do
-        read -r a b c d rest <<<"${R[nginx-$close-$size]}"
-        printf '| %s B | %s | nginx %s | %s | %s | %s | %s |\n' "$size" "$kind" "${rest:-}" "$a" "$b" "$c" "$d"
-        for backend in $BACKENDS; do
-            read -r a b c d <<<"${R[web-$backend-$close-$size]}"
-            printf '| %s B | %s | %s | %s | %s | %s | %s |\n' "$size" "$kind" "$(label "$backend")" "$a" "$b" "$c" "$d"
+printf '| size | connections | client | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | client errors |\n'
+printf '|---:|---|---|---|---:|---:|---:|---|\n'
+for cl in $CLIENTS; do
+    for close in 0 1; do
+        kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
+        for size in $SIZES; do
+            read -r a b c d rest <<<"${R[$cl-nginx-$close-$size]}"
+            printf '| %s B | %s | %s | nginx %s | %s | %s | %s | %s |\n' "$size" "$kind" "$cl" "${rest:-}" "$a" "$b" "$c" "$d"
+            for backend in $BACKENDS; do
+                read -r a b c d <<<"${R[$cl-web-$backend-$close-$size]}"
+                printf '| %s B | %s | %s | %s | %s | %s | %s | %s |\n' "$size" "$kind" "$cl" "$(label "$backend")" "$a" "$b" "$c" "$d"
+            done
         done
     done
 done
 echo
-printf '| size | connections | server | req/s ours/nginx | server CPU nginx/ours | machine CPU nginx/ours |\n|---:|---|---|---:|---:|---:|\n'
-for close in 0 1; do
-    kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
-    for size in $SIZES; do
-        read -r na nb nc _ <<<"${R[nginx-$close-$size]}"
-        for backend in $BACKENDS; do
-            read -r wa wb wc _ <<<"${R[web-$backend-$close-$size]}"
-            awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" \
-                -v who="$(label "$backend")" '
-                function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "n/a" }
-                BEGIN { printf "| %s B | %s | %s | %s | %s | %s |\n", s, k, who, r(wa, na), r(nb, wb), r(nc, wc) }'
+printf '| size | connections | client | server | req/s ours/nginx | server CPU nginx/ours | machine CPU nginx/ours |\n|---:|---|---|---|---:|---:|---:|\n'
+for cl in $CLIENTS; do
+    for close in 0 1; do
+        kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
+        for size in $SIZES; do
+            read -r na nb nc _ <<<"${R[$cl-nginx-$close-$size]}"
+            for backend in $BACKENDS; do
+                read -r wa wb wc _ <<<"${R[$cl-web-$backend-$close-$size]}"
+                awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" \
+                    -v cl="$cl" -v who="$(label "$backend")" '
+                    function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "n/a" }
+                    BEGIN { printf "| %s B | %s | %s | %s | %s | %s | %s |\n", s, k, cl, who, r(wa, na), r(nb, wb), r(nc, wc) }'
+            done
         done
     done
 done
