@@ -76,6 +76,7 @@ QUIET_WAIT=${QUIET_WAIT:-15}
 BUDGET=${BUDGET:-140}
 # Extra options for our server, e.g. DNS_ARGS="--rx-ring v2" or "--prepared-frames 65536".
 DNS_ARGS=${DNS_ARGS:-}
+STACK_DROP=${STACK_DROP:-1}
 BACKENDS=${BACKENDS:-$(with_dpdk "afpacket afxdp")}
 XDP_MODE=${XDP_MODE:-native}
 # The servers' CPU: their taskset, and DPDK's main lcore (`-l`); the CPU1 column reads CPU 1.
@@ -107,7 +108,7 @@ else
     MODES=-
 fi
 echo "command: DUR=$DUR NAMES=\"$NAMES\" LOADERS=\"$LOADERS\" CLIENTS=$CLIENTS INFLIGHT=$INFLIGHT TIMEOUT=$TIMEOUT" \
-    "QUIET=$QUIET QUIET_WAIT=$QUIET_WAIT NOISY=$NOISY BUDGET=$BUDGET BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE" \
+    "QUIET=$QUIET QUIET_WAIT=$QUIET_WAIT NOISY=$NOISY BUDGET=$BUDGET BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE STACK_DROP=$STACK_DROP" \
     "${MODES:+MODES=\"$MODES\" }${DNS_ARGS:+DNS_ARGS=\"$DNS_ARGS\" }$ME"
 echo "client: taskset -c 0 ip netns exec CLIENT dnsperf -s ADDR -d QUERYFILE ${DNSPERF_ARGS[*]}"
 echo "        taskset -c 0 ip netns exec CLIENT loadgen dns --backend afpacket --iface dc --addr 10.94.0.4/24" \
@@ -218,6 +219,12 @@ done
 ip netns exec "$C" ethtool -K dc tx off tso off gso off gro off >/dev/null 2>&1 || true
 ip netns exec "$S" ethtool -K ds gro off >/dev/null 2>&1 || true
 ip -n "$C" addr add 10.94.0.1/24 dev dc
+# The kernel drops frames for our stacks' addresses (our server's on ds, loadgen's on dc)
+# before its IP layer looks them up (STACK_DROP=0 to leave it doing that; see stack_drop).
+if [ "$STACK_DROP" = 1 ]; then
+    stack_drop "$S" ds 10.94.0.3
+    stack_drop "$C" dc 10.94.0.4
+fi
 
 nsd_conf() { # zonefile
     cat >"$ROOT/nsd/nsd.conf" <<EOF

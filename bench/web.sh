@@ -51,6 +51,7 @@ XDP_MODE=${XDP_MODE:-native}
 # Extra options for our server, e.g. WEB_ARGS="--rx-ring v3" (its default is v2: per-frame
 # wake-ups, the latency mode, which request/response traffic needs).
 WEB_ARGS=${WEB_ARGS:-}
+STACK_DROP=${STACK_DROP:-1}
 # The servers' CPU: their taskset, and DPDK's main lcore (`-l`).
 PIN=1
 ME=bench/web.sh
@@ -109,6 +110,12 @@ ip netns exec "$C" ethtool -K wc tx off tso off gso off gro off >/dev/null 2>&1 
 ip netns exec "$S" ethtool -K ws gro off >/dev/null 2>&1 || true
 ip -n "$C" addr add 10.93.0.1/24 dev wc
 ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
+# The kernel drops frames for our stacks' addresses (our server's on ws, loadgen's on wc)
+# before its IP layer looks them up (STACK_DROP=0 to leave it doing that; see stack_drop).
+if [ "$STACK_DROP" = 1 ]; then
+    stack_drop "$S" ws 10.93.0.3
+    stack_drop "$C" wc 10.93.0.4
+fi
 
 nginx_conf() { # nopush
     cat >"$ROOT/nginx/nginx.conf" <<EOF
@@ -248,7 +255,7 @@ for close in 0 1; do
 done
 
 label() { if [ "$1" = afxdp ]; then echo "web (afxdp $XDP_MODE)"; else echo "web ($1)"; fi; }
-echo "command: DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE CLIENTS=\"$CLIENTS\"${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
+echo "command: DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE CLIENTS=\"$CLIENTS\" STACK_DROP=$STACK_DROP${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
 echo "clients: wrk -t1 -c$CONN -d${DUR}s (kernel stack) / loadgen http --connections $CONN --duration $DUR (afpacket); servers pinned to CPU 1, the client to CPU 0; ours: --mode $MODE $WEB_ARGS"
 [ -s "$ROOT/nginx/notes" ] && cat "$ROOT/nginx/notes"
 printf '| size | connections | client | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | client errors |\n'
