@@ -216,16 +216,28 @@ fn no_errors(report: &str) {
     assert!(!report.contains("Protocol errors"), "{report}");
 }
 
+/// A link with our web server up on it, and the server's `IP:80`; `None` (with the reason
+/// printed) where the test cannot run.
+fn web_link(test: &str, tag: &str, subnet: u8, tso: bool) -> Option<(Link, Proc, String)> {
+    if !require_root(test, &["ip"]) {
+        return None;
+    }
+    let link = Link::new(tag, subnet);
+    if tso {
+        link.ns.tso_on(&link.dev('a')).unwrap();
+    }
+    let web = link.web();
+    link.wait_for_web();
+    let server = format!("{}:80", link.ip(2));
+    Some((link, web, server))
+}
+
 #[test]
 fn keep_alive_and_new_connections_against_our_web_server() {
     let test = "keep_alive_and_new_connections_against_our_web_server";
-    if !require_root(test, &["ip", "curl"]) {
+    let Some((link, _web, server)) = web_link(test, "web", 1, false) else {
         return;
-    }
-    let link = Link::new("web", 1);
-    let _web = link.web();
-    link.wait_for_web();
-    let server = format!("{}:80", link.ip(2));
+    };
     // Keep-alive: 64 connections, every third request for a missing path.
     let (out, ok) = link.loadgen(&[
         "--server",
@@ -276,14 +288,9 @@ fn keep_alive_and_new_connections_against_our_web_server() {
 #[test]
 fn large_responses_in_super_frames_are_read_whole() {
     let test = "large_responses_in_super_frames_are_read_whole";
-    if !require_root(test, &["ip"]) {
+    let Some((link, _web, server)) = web_link(test, "big", 4, true) else {
         return;
-    }
-    let link = Link::new("big", 4);
-    link.ns.tso_on(&link.dev('a')).unwrap();
-    let _web = link.web();
-    link.wait_for_web();
-    let server = format!("{}:80", link.ip(2));
+    };
     for close in [false, true] {
         let mut args = vec![
             "--server",
@@ -330,13 +337,9 @@ fn large_responses_in_super_frames_are_read_whole() {
 #[test]
 fn a_second_run_on_the_same_tuples_is_not_held_up_by_time_wait() {
     let test = "a_second_run_on_the_same_tuples_is_not_held_up_by_time_wait";
-    if !require_root(test, &["ip", "curl"]) {
+    let Some((link, _web, server)) = web_link(test, "tw", 2, false) else {
         return;
-    }
-    let link = Link::new("tw", 2);
-    let _web = link.web();
-    link.wait_for_web();
-    let server = format!("{}:80", link.ip(2));
+    };
     let args = [
         "--server",
         &server,
