@@ -213,6 +213,11 @@ pub struct BackendArgs {
     /// receives bulk TCP from kernel peers, such as the load generator; off otherwise].
     #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL"))]
     pub rx_gso: Option<bool>,
+    /// AF_PACKET with --rx-gso: 64 KiB receive slots to ask for (rounded up to whole 1 MiB
+    /// blocks of 15). Each holds one frame, a super-frame or a single segment, so a peer
+    /// that sends MSS-sized frames to many connections needs many [default: 256, 18 MiB].
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    pub rx_gso_frames: Option<usize>,
     /// Set by the application, not the user: it receives bulk TCP and wants super-frames
     /// cut rather than dropped (see [`BackendArgs::favour_rx_gso`]).
     #[cfg_attr(feature = "cli", arg(skip))]
@@ -295,6 +300,7 @@ impl Default for BackendArgs {
             tso: None,
             tso_favoured: false,
             rx_gso: None,
+            rx_gso_frames: None,
             rx_gso_favoured: false,
             prepared_frames: 4096,
             #[cfg(feature = "afxdp")]
@@ -482,6 +488,9 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Error
                 tx_linear: args.tx_linear,
                 tso: args.tso_enabled(),
                 rx_gso: args.rx_gso_enabled(),
+                rx_gso_frames: args
+                    .rx_gso_frames
+                    .unwrap_or(AfPacketConfig::new("").rx_gso_frames),
                 fanout,
                 prepared_capacity: args.prepared_frames,
                 ..AfPacketConfig::new(args.iface.clone())
@@ -834,6 +843,10 @@ mod tests {
             assert!(!cli.backend.rx_gso_favoured, "not a command-line option");
         }
         assert!(Cli::try_parse_from(["x", "--rx-gso"]).is_err());
+        assert_eq!(cli.backend.rx_gso_frames, None);
+        let cli = Cli::try_parse_from(["x", "--rx-gso-frames", "1024"]).unwrap();
+        assert_eq!(cli.backend.rx_gso_frames, Some(1024));
+        assert!(Cli::try_parse_from(["x", "--rx-gso-frames", "many"]).is_err());
         assert!(Cli::try_parse_from(["x", "--rx-gso-favoured", "true"]).is_err());
     }
 }
