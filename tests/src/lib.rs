@@ -2,11 +2,12 @@
 //!
 //! [`cli`] checks what programs print on bad input. [`netns`] creates uniquely named network namespaces and veth pairs that are removed on
 //! drop (even when the test panics), and decides whether root-only tests run or say why
-//! they skip.
+//! they skip. [`tso`] builds the TCP super-frames the AF_PACKET TSO tests send.
 
 pub mod cli;
 pub mod conformance;
 pub mod netns;
+pub mod tso;
 
 /// The backend the server-level interop tests (apps' `web_interop`, `dns_interop`,
 /// `tcp_interop`) run their servers on: `APPS_TEST_BACKEND` (e.g. `afxdp`, for a build

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use tests::netns::{require_root, NetNs, NsGuard};
+use tests::tso::{commit_tso, flush_all, payload_byte, Flow, HDRS, IP_HLEN, TCP_HLEN};
 
 const DEADLINE: Duration = Duration::from_secs(2);
 const SRC_IP: [u8; 4] = [10, 89, 0, 1];
@@ -24,10 +25,6 @@ const SRC_PORT: u16 = 40_001;
 const DST_PORT: u16 = 80;
 const IP_ID: u16 = 0xfff0;
 const MSS: u16 = 1448;
-const IP_HLEN: usize = 20;
-/// TCP header with the timestamps option, as a Linux peer sends it: 20 + 32 + 1448 = 1500.
-const TCP_HLEN: usize = 32;
-const HDRS: usize = 14 + IP_HLEN + TCP_HLEN;
 const TCP_FIN: u8 = 0x01;
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
@@ -106,53 +103,15 @@ fn pseudo(src: &[u8], dst: &[u8], tcp_len: usize) -> Vec<u8> {
     p
 }
 
-fn payload_byte(i: usize) -> u8 {
-    ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8
-}
-
-/// A TCP super-frame a -> b with `payload` bytes, as `commit_tso` takes it: valid IPv4
-/// header checksum, the pseudo-header sum (folded, not complemented) in the TCP checksum.
+/// A TCP super-frame a -> b with `payload` bytes, as `commit_tso` takes it.
 fn super_frame(l: &Link, seq: u32, payload: usize, flags: u8) -> Vec<u8> {
-    let mut f = vec![0u8; HDRS + payload];
-    f[0..6].copy_from_slice(&l.b.caps().mac);
-    f[6..12].copy_from_slice(&l.a.caps().mac);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip_len = IP_HLEN + TCP_HLEN + payload;
-    {
-        let ip = &mut f[14..14 + IP_HLEN];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        ip[4..6].copy_from_slice(&IP_ID.to_be_bytes());
-        ip[6] = 0x40;
-        ip[8] = 64;
-        ip[9] = 6;
-        ip[12..16].copy_from_slice(&SRC_IP);
-        ip[16..20].copy_from_slice(&DST_IP);
-        let c = !ones_sum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-    }
-    let tcp = &mut f[14 + IP_HLEN..HDRS];
-    tcp[0..2].copy_from_slice(&SRC_PORT.to_be_bytes());
-    tcp[2..4].copy_from_slice(&DST_PORT.to_be_bytes());
-    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-    tcp[8..12].copy_from_slice(&5000u32.to_be_bytes());
-    tcp[12] = ((TCP_HLEN / 4) as u8) << 4;
-    tcp[13] = flags;
-    tcp[14..16].copy_from_slice(&502u16.to_be_bytes());
-    tcp[20..32].copy_from_slice(&[1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8]);
-    let sum = ones_sum(&pseudo(&SRC_IP, &DST_IP, TCP_HLEN + payload));
-    tcp[16..18].copy_from_slice(&sum.to_be_bytes());
-    for (i, b) in f[HDRS..].iter_mut().enumerate() {
-        *b = payload_byte(i);
-    }
-    f
-}
-
-fn commit_tso(port: &mut AfPacketPort, frame: &[u8]) -> bool {
-    let tx = port.tx();
-    let buf = tx.reserve().expect("TX ring full");
-    buf[..frame.len()].copy_from_slice(frame);
-    tx.commit_tso(frame.len(), MSS)
+    let flow = Flow {
+        macs: (l.b.caps().mac, l.a.caps().mac),
+        ips: (SRC_IP, DST_IP),
+        ports: (SRC_PORT, DST_PORT),
+        ip_id: IP_ID,
+    };
+    flow.super_frame(seq, payload, flags, 6)
 }
 
 fn send_plain(port: &mut AfPacketPort, f: &[u8]) {
@@ -160,17 +119,6 @@ fn send_plain(port: &mut AfPacketPort, f: &[u8]) {
         buf[..f.len()].copy_from_slice(f);
         f.len()
     }));
-}
-
-fn flush_all(port: &mut AfPacketPort) {
-    let end = Instant::now() + DEADLINE;
-    while port.tx().pending() > 0 {
-        port.tx().flush().unwrap();
-        assert!(Instant::now() < end, "frames stayed pending");
-        if port.tx().pending() > 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
 }
 
 /// One frame of our flow as b handed it up.
@@ -301,8 +249,8 @@ fn super_frames_arrive_as_segments(test: &str, ring: RxRingKind) {
     let mut segments = 0;
     for (k, (seq, payload, flags)) in cases.into_iter().enumerate() {
         let f = super_frame(&l, seq, payload, flags);
-        assert!(commit_tso(&mut l.a, &f), "case {k}: commit_tso");
-        flush_all(&mut l.a);
+        assert!(commit_tso(&mut l.a, &f, MSS), "case {k}: commit_tso");
+        flush_all(&mut l.a, DEADLINE);
         // Odd burst limits: a super-frame's segments span bursts, none lost or repeated.
         let max = [64, 7, 1, 45][k];
         let (got, most) = recv_flow(&mut l.b, payload, max);
@@ -358,15 +306,15 @@ fn ordinary_frames_pass_unchanged_with_rx_gso() {
         short[24..26].copy_from_slice(&c.to_be_bytes());
         send_plain(&mut l.a, &full);
         send_plain(&mut l.a, &short);
-        flush_all(&mut l.a);
+        flush_all(&mut l.a, DEADLINE);
         let (got, _) = recv_flow(&mut l.b, usize::from(MSS) + 10, 64);
         assert_eq!(got.len(), 2, "{ring:?}");
         assert!(got[0].frame == full && got[1].frame == short, "{ring:?}");
         // A super-frame of one segment goes without GSO, its checksum left to the device:
         // handed up as it is, CSUM_PARTIAL, as without rx_gso.
         let lone = super_frame(&l, 9, 1000, TCP_ACK | TCP_PSH);
-        assert!(commit_tso(&mut l.a, &lone));
-        flush_all(&mut l.a);
+        assert!(commit_tso(&mut l.a, &lone, MSS));
+        flush_all(&mut l.a, DEADLINE);
         let (got, _) = recv_flow(&mut l.b, 1000, 64);
         assert_eq!(got.len(), 1);
         assert!(got[0].frame == lone, "{ring:?}: one-segment frame changed");
@@ -387,8 +335,8 @@ fn without_rx_gso_a_super_frame_is_counted_truncated() {
         return;
     };
     let f = super_frame(&l, 1, 20_000, TCP_ACK);
-    assert!(commit_tso(&mut l.a, &f));
-    flush_all(&mut l.a);
+    assert!(commit_tso(&mut l.a, &f, MSS));
+    flush_all(&mut l.a, DEADLINE);
     let end = Instant::now() + DEADLINE;
     while l.b.stats().rx_truncated == 0 && Instant::now() < end {
         l.b.rx().recv_burst(64, |_, _| {});
@@ -453,8 +401,8 @@ fn the_kernel_describes_a_received_super_frame_in_its_vnet_header() {
     };
     assert_eq!(rc, 0);
     let f = super_frame(&l, 1, 20_000, TCP_ACK | TCP_CWR);
-    assert!(commit_tso(&mut l.a, &f));
-    flush_all(&mut l.a);
+    assert!(commit_tso(&mut l.a, &f, MSS));
+    flush_all(&mut l.a, DEADLINE);
     let mut buf = vec![0u8; 70_000];
     let end = Instant::now() + DEADLINE;
     let n = loop {

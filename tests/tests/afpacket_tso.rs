@@ -16,6 +16,7 @@ use nmio::backend::afpacket::{AfPacketConfig, AfPacketPort};
 use nmio::{Port, RxFlags, RxQueue, TxQueue};
 use std::time::{Duration, Instant};
 use tests::netns::{require_root, NetNs, NsGuard};
+use tests::tso::{commit_tso, flush_all, Flow, HDRS, IP_HLEN, TCP_HLEN};
 
 const DEADLINE: Duration = Duration::from_secs(2);
 const SRC_IP: [u8; 4] = [10, 88, 0, 1];
@@ -25,11 +26,6 @@ const DST_PORT: u16 = 80;
 const SEQ: u32 = 1_000_000;
 const IP_ID: u16 = 0x1000;
 const MSS: u16 = 1448;
-/// IPv4 header and TCP header with the timestamps option (NOP, NOP, TS: 12 bytes), as a
-/// Linux peer's segments carry it: 1448 + 20 + 32 = the 1500-byte MTU.
-const IP_HLEN: usize = 20;
-const TCP_HLEN: usize = 32;
-const HDRS: usize = 14 + IP_HLEN + TCP_HLEN;
 const TCP_ACK: u8 = 0x10;
 const TCP_PSH: u8 = 0x08;
 const TCP_FIN: u8 = 0x01;
@@ -98,15 +94,8 @@ fn linear_tx(linear: bool) -> impl FnOnce(AfPacketConfig) -> AfPacketConfig {
     }
 }
 
-/// Payload byte `i`: varies with the position so a lost, repeated or moved byte shows.
-fn payload_byte(i: usize) -> u8 {
-    ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8
-}
-
-/// A super-frame a -> b: Ethernet, IPv4 (DF, valid header checksum, total length of the
-/// whole packet) and TCP with the timestamps option and `payload` bytes, its checksum field
-/// holding the pseudo-header sum over the whole TCP length, folded, not complemented (the
-/// `commit_tso` contract). `proto` other than 6 makes it not TCP.
+/// A super-frame a -> b (see [`Flow::super_frame`]); `proto` other than 6 makes it not
+/// TCP.
 fn super_frame(l: &Link, payload: usize, flags: u8, proto: u8) -> Vec<u8> {
     frame_between(
         l.b.caps().mac,
@@ -127,64 +116,13 @@ fn frame_between(
     flags: u8,
     proto: u8,
 ) -> Vec<u8> {
-    let mut f = vec![0u8; HDRS + payload];
-    f[0..6].copy_from_slice(&dst_mac);
-    f[6..12].copy_from_slice(&src_mac);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip_len = IP_HLEN + TCP_HLEN + payload;
-    {
-        let ip = &mut f[14..14 + IP_HLEN];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        ip[4..6].copy_from_slice(&IP_ID.to_be_bytes());
-        ip[6] = 0x40; // DF
-        ip[8] = 64;
-        ip[9] = proto;
-        ip[12..16].copy_from_slice(&SRC_IP);
-        ip[16..20].copy_from_slice(&dst_ip);
-        let c = checksum::checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-    }
-    let tcp = &mut f[14 + IP_HLEN..HDRS];
-    tcp[0..2].copy_from_slice(&SRC_PORT.to_be_bytes());
-    tcp[2..4].copy_from_slice(&DST_PORT.to_be_bytes());
-    tcp[4..8].copy_from_slice(&SEQ.to_be_bytes());
-    tcp[8..12].copy_from_slice(&5000u32.to_be_bytes());
-    tcp[12] = ((TCP_HLEN / 4) as u8) << 4;
-    tcp[13] = flags;
-    tcp[14..16].copy_from_slice(&502u16.to_be_bytes());
-    // NOP, NOP, timestamps (kind 8, length 10): TSval 0x01020304, TSecr 0x05060708.
-    tcp[20..32].copy_from_slice(&[1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8]);
-    let pseudo = checksum::pseudo_header_sum(SRC_IP, dst_ip, 6, (TCP_HLEN + payload) as u16);
-    tcp[16..18].copy_from_slice(&(pseudo as u16).to_be_bytes());
-    for (i, b) in f[HDRS..].iter_mut().enumerate() {
-        *b = payload_byte(i);
-    }
-    f
-}
-
-/// Copy `frame` into a reserved slot and commit it as a super-frame.
-fn commit_tso(port: &mut AfPacketPort, frame: &[u8], mss: u16) -> bool {
-    let tx = port.tx();
-    let Some(buf) = tx.reserve() else {
-        panic!("TX ring full");
+    let flow = Flow {
+        macs: (dst_mac, src_mac),
+        ips: (SRC_IP, dst_ip),
+        ports: (SRC_PORT, DST_PORT),
+        ip_id: IP_ID,
     };
-    buf[..frame.len()].copy_from_slice(frame);
-    tx.commit_tso(frame.len(), mss)
-}
-
-/// Kick until nothing is pending (a full send buffer leaves frames for the next kick).
-fn flush_all(port: &mut AfPacketPort) -> usize {
-    let end = Instant::now() + DEADLINE;
-    let mut sent = 0;
-    while port.tx().pending() > 0 {
-        sent += port.tx().flush().unwrap();
-        assert!(Instant::now() < end, "frames stayed pending");
-        if port.tx().pending() > 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    sent
+    flow.super_frame(SEQ, payload, flags, proto)
 }
 
 /// A full-size ordinary TCP segment a -> b with its checksum filled in.
@@ -375,7 +313,7 @@ fn a_super_frame_arrives_whole_once_and_in_order_copied_or_lent() {
         assert_eq!(ring, 45, "32 slots rounded up to 3 blocks of 15");
         let sent = super_frame(&l, 20_000, TCP_ACK | TCP_PSH, 6);
         assert!(commit_tso(&mut l.a, &sent, MSS), "linear {linear}");
-        assert_eq!(flush_all(&mut l.a), 1);
+        assert_eq!(flush_all(&mut l.a, DEADLINE), 1);
         let got = recv_flow(&mut l.b, 20_000, DEADLINE);
         let how = assert_delivered(&sent, &got);
         println!("linear {linear}: 20,000 bytes at mss {MSS} arrived as {how}");
@@ -415,7 +353,7 @@ fn the_largest_super_frame_and_a_one_segment_one_arrive_intact() {
         let big = super_frame(&l, max - HDRS, TCP_ACK | TCP_FIN, 6);
         let one = super_frame(&l, 1000, TCP_ACK | TCP_PSH, 6);
         assert!(commit_tso(&mut l.a, &big, MSS));
-        flush_all(&mut l.a);
+        flush_all(&mut l.a, DEADLINE);
         let got = recv_flow(&mut l.b, max - HDRS, DEADLINE);
         assert_eq!(
             l.b.stats().rx_truncated,
@@ -428,7 +366,7 @@ fn the_largest_super_frame_and_a_one_segment_one_arrive_intact() {
             max - HDRS
         );
         assert!(commit_tso(&mut l.a, &one, MSS));
-        flush_all(&mut l.a);
+        flush_all(&mut l.a, DEADLINE);
         assert_delivered(&one, &recv_flow(&mut l.b, 1000, DEADLINE));
         assert_eq!(l.a.stats().tx_tso, 2);
     }
@@ -497,7 +435,7 @@ fn a_router_without_tso_cuts_the_super_frame_into_valid_segments() {
     assert_eq!(a.tso_unavailable(), None);
     let sent = frame_between(tsb_mac, a.caps().mac, far_ip, 20_000, TCP_ACK | TCP_PSH, 6);
     assert!(commit_tso(&mut a, &sent, MSS));
-    flush_all(&mut a);
+    flush_all(&mut a, DEADLINE);
     let got = recv_flow(&mut d, 20_000, DEADLINE);
     let how = assert_arrived(&sent, &got, 1);
     println!("routed through a device without TSO: {how}");
@@ -506,7 +444,7 @@ fn a_router_without_tso_cuts_the_super_frame_into_valid_segments() {
     // CWR stays on the first segment only (RFC 3168 6.1.2: once per window).
     let cwr = frame_between(tsb_mac, a.caps().mac, far_ip, 5000, TCP_ACK | TCP_CWR, 6);
     assert!(commit_tso(&mut a, &cwr, MSS));
-    flush_all(&mut a);
+    flush_all(&mut a, DEADLINE);
     let got = recv_flow(&mut d, 5000, DEADLINE);
     assert_eq!(got.len(), 4);
     assert_eq!(got[0].flags(), TCP_ACK | TCP_CWR);
@@ -543,7 +481,7 @@ fn ordinary_frames_share_the_ring_in_order_and_keep_the_mtu_check() {
         let over = super_frame(&l, usize::from(MSS) + 1, TCP_ACK, 6);
         assert!(!send_plain(&mut l.a, &over));
         assert_eq!(l.a.stats().tx_errors, 1);
-        assert_eq!(flush_all(&mut l.a), 3);
+        assert_eq!(flush_all(&mut l.a, DEADLINE), 3);
         let want = 2 * usize::from(MSS) + 5000;
         let got = recv_flow(&mut l.b, want, DEADLINE);
         assert!(got.len() >= 3, "linear {linear}: {} frames", got.len());
@@ -613,7 +551,7 @@ fn frames_the_device_cannot_cut_are_refused_and_counted() {
     );
     // The ring is not disturbed: a good frame goes next.
     assert!(commit_tso(&mut l.a, &good, MSS));
-    flush_all(&mut l.a);
+    flush_all(&mut l.a, DEADLINE);
     assert_delivered(&good, &recv_flow(&mut l.b, 20_000, DEADLINE));
 }
 
@@ -639,7 +577,7 @@ fn the_device_gso_limits_bound_the_super_frames() {
     assert_eq!(l.a.stats().tx_bad_len, 1);
     let eight = super_frame(&l, 8 * usize::from(MSS), TCP_ACK, 6);
     assert!(commit_tso(&mut l.a, &eight, MSS));
-    flush_all(&mut l.a);
+    flush_all(&mut l.a, DEADLINE);
     assert_delivered(&eight, &recv_flow(&mut l.b, eight.len() - HDRS, DEADLINE));
 }
 
@@ -660,7 +598,7 @@ fn cwr_needs_a_device_that_clears_it_after_the_first_segment() {
     assert_eq!(l.a.stats().tx_bad_len, 1);
     let lone = super_frame(&l, 1000, TCP_ACK | TCP_CWR, 6);
     assert!(commit_tso(&mut l.a, &lone, MSS));
-    flush_all(&mut l.a);
+    flush_all(&mut l.a, DEADLINE);
     assert_delivered(&lone, &recv_flow(&mut l.b, 1000, DEADLINE));
     // With ECN segmentation on, CWR goes on the first segment only (or the frame arrives
     // whole with CWR, for the receiver's GSO to handle).
@@ -676,7 +614,7 @@ fn cwr_needs_a_device_that_clears_it_after_the_first_segment() {
     let buf = tx.reserve().unwrap();
     buf[..cwr.len()].copy_from_slice(&cwr);
     assert!(tx.commit_tso(cwr.len(), MSS));
-    flush_all(&mut a);
+    flush_all(&mut a, DEADLINE);
     let got = recv_flow(&mut l.b, 20_000, DEADLINE);
     let payload: usize = got.iter().map(|s| s.payload().len()).sum();
     assert_eq!(payload, 20_000);
@@ -765,7 +703,7 @@ fn tso_turned_off_while_open_drops_the_stuck_super_frame_and_the_ring_moves_on()
         assert!(!commit_tso(&mut l.a, &sent, MSS));
         assert_eq!(l.a.stats().tx_bad_len, 1);
         assert!(send_plain(&mut l.a, &plain));
-        flush_all(&mut l.a);
+        flush_all(&mut l.a, DEADLINE);
         let got = recv_flow(&mut l.b, usize::from(MSS), DEADLINE);
         assert!(got.len() == 1 && got[0].frame == plain, "linear {linear}");
     }
@@ -883,7 +821,7 @@ fn ecn_segmentation_turned_off_while_open_drops_pending_cwr_super_frames() {
         "CWR refused at commit now"
     );
     assert!(commit_tso(&mut l.a, &plain, MSS));
-    flush_all(&mut l.a);
+    flush_all(&mut l.a, DEADLINE);
     assert_delivered(&plain, &recv_flow(&mut l.b, 20_000, DEADLINE));
     assert!(ring_drains(&mut l.a));
 }
