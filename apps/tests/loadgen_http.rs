@@ -211,6 +211,16 @@ fn sent_line(report: &str) -> Vec<u64> {
         .collect()
 }
 
+/// `loadgen http` with `args`: it exits 0 with no socket or protocol error; its report
+/// and the numbers of its Sent line.
+fn clean_run(link: &Link, args: &[&str]) -> (String, Vec<u64>) {
+    let (out, ok) = link.loadgen(args);
+    assert!(ok, "{out}");
+    no_errors(&out);
+    let n = sent_line(&out);
+    (out, n)
+}
+
 fn no_errors(report: &str) {
     assert!(!report.contains("Socket errors"), "{report}");
     assert!(!report.contains("Protocol errors"), "{report}");
@@ -239,23 +249,23 @@ fn keep_alive_and_new_connections_against_our_web_server() {
         return;
     };
     // Keep-alive: 64 connections, every third request for a missing path.
-    let (out, ok) = link.loadgen(&[
-        "--server",
-        &server,
-        "--path",
-        "/small",
-        "--path",
-        "/index.html",
-        "--path",
-        "/nope",
-        "--connections",
-        "64",
-        "--count",
-        "30000",
-    ]);
-    assert!(ok, "{out}");
-    no_errors(&out);
-    let n = sent_line(&out);
+    let (out, n) = clean_run(
+        &link,
+        &[
+            "--server",
+            &server,
+            "--path",
+            "/small",
+            "--path",
+            "/index.html",
+            "--path",
+            "/nope",
+            "--connections",
+            "64",
+            "--count",
+            "30000",
+        ],
+    );
     assert_eq!(&n[..2], &[30_000, 30_000], "{out}");
     assert_eq!((n[3], n[5]), (20_000, 10_000), "2xx and 4xx: {out}");
     assert_eq!(n[8], 64, "connections: {out}");
@@ -263,20 +273,20 @@ fn keep_alive_and_new_connections_against_our_web_server() {
     assert!(out.contains("Non-2xx or 3xx responses: 10000"), "{out}");
     assert!(out.contains("Requests/sec: "), "{out}");
     // A new connection per request.
-    let (out, ok) = link.loadgen(&[
-        "--server",
-        &server,
-        "--path",
-        "/small",
-        "--connections",
-        "32",
-        "--count",
-        "20000",
-        "--close",
-    ]);
-    assert!(ok, "{out}");
-    no_errors(&out);
-    let n = sent_line(&out);
+    let (out, n) = clean_run(
+        &link,
+        &[
+            "--server",
+            &server,
+            "--path",
+            "/small",
+            "--connections",
+            "32",
+            "--count",
+            "20000",
+            "--close",
+        ],
+    );
     assert_eq!(&n[..2], &[20_000, 20_000], "{out}");
     assert_eq!(n[3], 20_000, "{out}");
     assert_eq!(n[8], 20_000, "a connection each: {out}");
@@ -305,10 +315,7 @@ fn large_responses_in_super_frames_are_read_whole() {
         if close {
             args.push("--close");
         }
-        let (out, ok) = link.loadgen(&args);
-        assert!(ok, "{out}");
-        no_errors(&out);
-        let n = sent_line(&out);
+        let (out, n) = clean_run(&link, &args);
         assert_eq!(&n[..2], &[300, 300], "close {close}: {out}");
         assert_eq!(n[3], 300, "close {close}: {out}");
         // Every body byte, plus the heads.
@@ -357,10 +364,7 @@ fn a_second_run_on_the_same_tuples_is_not_held_up_by_time_wait() {
     // tuples the server holds in TIME-WAIT, the second starts on them all.
     for run in 0..2 {
         let t = Instant::now();
-        let (out, ok) = link.loadgen(&args);
-        assert!(ok, "run {run}: {out}");
-        no_errors(&out);
-        let n = sent_line(&out);
+        let (out, n) = clean_run(&link, &args);
         assert_eq!(&n[..2], &[20_000, 20_000], "run {run}: {out}");
         // A refused SYN costs a second (the SYN retransmission): a handful would show.
         assert!(
@@ -386,21 +390,21 @@ fn the_kernels_http_1_0_server_closes_and_loadgen_reconnects() {
     link.wait_for(&format!("http://{}:8080/small", link.ip(1)));
     let server = format!("{}:8080", link.ip(1));
     // Keep-alive asked, but HTTP/1.0 responses close: a connection per response.
-    let (out, ok) = link.loadgen(&[
-        "--server",
-        &server,
-        "--path",
-        "/small",
-        "--path",
-        "/missing",
-        "--connections",
-        "4",
-        "--count",
-        "400",
-    ]);
-    assert!(ok, "{out}");
-    no_errors(&out);
-    let n = sent_line(&out);
+    let (out, n) = clean_run(
+        &link,
+        &[
+            "--server",
+            &server,
+            "--path",
+            "/small",
+            "--path",
+            "/missing",
+            "--connections",
+            "4",
+            "--count",
+            "400",
+        ],
+    );
     assert_eq!(&n[..2], &[400, 400], "{out}");
     assert_eq!((n[3], n[5]), (200, 200), "{out}");
     assert_eq!(n[8], 400, "{out}");
