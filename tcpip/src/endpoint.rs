@@ -271,9 +271,9 @@ impl TcpCore {
             local
         };
         let tuple = FourTuple { local, remote };
-        let iss = self.isn.isn(now, local, remote);
+        let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, local, remote);
         let mut tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
-        tcb.set_ts_offset(self.isn.ts_offset(local, remote));
+        tcb.set_ts_offset(ts_offset);
         let slot = Slot {
             tcb,
             half_open: false,
@@ -568,9 +568,9 @@ impl TcpCore {
             self.stats.table_full += 1;
             return;
         }
-        let iss = self.isn.isn(now, local, remote);
+        let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, local, remote);
         let mut tcb = Tcb::accept(local, remote, iss, &peer, &self.cfg, l.cc, now, false);
-        tcb.set_ts_offset(self.isn.ts_offset(local, remote));
+        tcb.set_ts_offset(ts_offset);
         let slot = Slot {
             tcb,
             half_open: true,

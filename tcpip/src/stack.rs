@@ -59,6 +59,9 @@ pub struct Tcp<A> {
     /// Frame ids in the port's prepared pool, per object, per segment.
     frames: Vec<Vec<PreparedId>>,
     timer: Option<(TimerHandle, Instant)>,
+    /// Segments arrived since the loop timer was last set: it is set once at the end of
+    /// the receive batch (`on_batch_end`), not per segment.
+    rearm_pending: bool,
 }
 
 impl<A: TcpApp> Tcp<A> {
@@ -70,6 +73,7 @@ impl<A: TcpApp> Tcp<A> {
             mode,
             frames: Vec::new(),
             timer: None,
+            rearm_pending: false,
         }
     }
 
@@ -214,6 +218,7 @@ impl<A: TcpApp> Tcp<A> {
 
     /// Keep one loop timer at the core's next deadline.
     fn rearm<Tx: TxQueue>(&mut self, ip: &mut IpContext<'_, '_, Tx>) {
+        self.rearm_pending = false;
         let want = self.core.poll_timeout();
         match (self.timer, want) {
             (None, None) => {}
@@ -269,7 +274,9 @@ impl<Tx: TxQueue, A: TcpApp> Transport<Tx> for Tcp<A> {
             &mut self.app,
             &mut sink,
         );
-        self.rearm(ip);
+        // The loop calls `on_batch_end` after the frames of a pass (nmio's Handler
+        // contract): the next deadline is looked up once per batch.
+        self.rearm_pending = true;
         Delivery::Accepted
     }
 
@@ -314,6 +321,12 @@ impl<Tx: TxQueue, A: TcpApp> Transport<Tx> for Tcp<A> {
         };
         self.core.on_timeout(now, &mut self.app, &mut sink);
         self.rearm(ip);
+    }
+
+    fn on_batch_end(&mut self, ip: &mut IpContext<'_, '_, Tx>) {
+        if self.rearm_pending {
+            self.rearm(ip);
+        }
     }
 }
 
