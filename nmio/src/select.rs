@@ -34,7 +34,7 @@
 //! # Ok::<(), nmio::Error>(())
 //! ```
 
-use crate::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, RxRingKind};
+use crate::backend::afpacket::{AfPacketConfig, AfPacketPort, FanoutMode, KernelDrop, RxRingKind};
 #[cfg(feature = "afxdp")]
 use crate::backend::afxdp::{AfXdpConfig, AfXdpPort, XdpMode};
 #[cfg(feature = "dpdk")]
@@ -48,6 +48,7 @@ use crate::backend::pipe::{self, PipeConfig, PipePort};
 use crate::backend::tap::{TapConfig, TapPort};
 use crate::{Error, MonotonicClock, Port};
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -222,6 +223,21 @@ pub struct BackendArgs {
     /// cut rather than dropped (see [`BackendArgs::favour_rx_gso`]).
     #[cfg_attr(feature = "cli", arg(skip))]
     pub rx_gso_favoured: bool,
+    /// AF_PACKET: have the kernel drop the IPv4 frames sent to the stack's own addresses
+    /// once the port's ring has its copy (a tc ingress program held by the port; Linux
+    /// 6.6), instead of routing each one only to drop or forward it. Replaces an nftables
+    /// drop rule for those addresses. A line at start says whether it is attached. Other
+    /// backends ignore it (TAP's kernel end is another host; AF_XDP's program already
+    /// takes the queue's frames).
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)
+    )]
+    pub kernel_drop: bool,
+    /// Set by the application, not the user, before [`open`]: the stack's own IPv4
+    /// addresses on the port, for `--kernel-drop`. Empty: nothing is dropped.
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub stack_addrs: Vec<Ipv4Addr>,
     /// Frames the port's prepared-packet pool holds (prepared TCP objects take one per
     /// segment).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 4096))]
@@ -302,6 +318,8 @@ impl Default for BackendArgs {
             rx_gso: None,
             rx_gso_frames: None,
             rx_gso_favoured: false,
+            kernel_drop: true,
+            stack_addrs: Vec::new(),
             prepared_frames: 4096,
             #[cfg(feature = "afxdp")]
             xdp_mode: XdpMode::Auto,
@@ -371,6 +389,39 @@ impl BackendArgs {
     /// what the application favoured.
     pub fn rx_gso_enabled(&self) -> bool {
         self.rx_gso.unwrap_or(self.rx_gso_favoured)
+    }
+
+    /// The addresses an AF_PACKET port has the kernel drop frames for: the stack's own
+    /// ([`BackendArgs::stack_addrs`]) unless `--kernel-drop false`.
+    pub fn kernel_drop_addrs(&self) -> Vec<Ipv4Addr> {
+        if self.kernel_drop {
+            self.stack_addrs.clone()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The AF_PACKET port these arguments describe.
+    fn afpacket_config(&self) -> Result<AfPacketConfig, Error> {
+        let fanout = match self.fanout {
+            Some(g) => Some((g, self.fanout_mode.parse::<FanoutMode>().map_err(config)?)),
+            None => None,
+        };
+        Ok(AfPacketConfig {
+            tx_frames: self.tx_ring,
+            rx_block_count: self.rx_blocks,
+            rx_ring: self.rx_ring_kind(),
+            tx_linear: self.tx_linear,
+            tso: self.tso_enabled(),
+            rx_gso: self.rx_gso_enabled(),
+            rx_gso_frames: self
+                .rx_gso_frames
+                .unwrap_or(AfPacketConfig::new("").rx_gso_frames),
+            fanout,
+            prepared_capacity: self.prepared_frames,
+            kernel_drop: self.kernel_drop_addrs(),
+            ..AfPacketConfig::new(self.iface.clone())
+        })
     }
 
     /// The impairment settings asked for, if any.
@@ -477,27 +528,18 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Error
         }
         BackendKind::Afpacket => {
             need_iface()?;
-            let fanout = match args.fanout {
-                Some(g) => Some((g, args.fanout_mode.parse::<FanoutMode>().map_err(config)?)),
-                None => None,
-            };
-            let cfg = AfPacketConfig {
-                tx_frames: args.tx_ring,
-                rx_block_count: args.rx_blocks,
-                rx_ring: args.rx_ring_kind(),
-                tx_linear: args.tx_linear,
-                tso: args.tso_enabled(),
-                rx_gso: args.rx_gso_enabled(),
-                rx_gso_frames: args
-                    .rx_gso_frames
-                    .unwrap_or(AfPacketConfig::new("").rx_gso_frames),
-                fanout,
-                prepared_capacity: args.prepared_frames,
-                ..AfPacketConfig::new(args.iface.clone())
-            };
-            let port = AfPacketPort::open(cfg)?;
+            let port = AfPacketPort::open(args.afpacket_config()?)?;
             if let Some(why) = port.tso_unavailable() {
                 eprintln!("afpacket: {}: sending without TSO: {why}", port.ifname());
+            }
+            // Said only when asked for: an application that gives no addresses, or a user
+            // who turned it off, has nothing to hear about.
+            if *port.kernel_drop() != KernelDrop::NotAsked {
+                eprintln!(
+                    "afpacket: {}: kernel drop: {}",
+                    port.ifname(),
+                    port.kernel_drop()
+                );
             }
             run_wrapped(user, port, impair, pcap)
         }
@@ -793,6 +835,36 @@ mod tests {
         assert_eq!(open(&args, Probe).unwrap(), (32, true));
     }
 
+    #[test]
+    fn the_stack_addresses_reach_the_afpacket_port_unless_kernel_drop_is_off() {
+        let a = Ipv4Addr::new(10, 0, 0, 2);
+        let mut args = BackendArgs {
+            backend: BackendKind::Afpacket,
+            iface: "veth0".into(),
+            ..BackendArgs::default()
+        };
+        assert!(args.kernel_drop, "on by default");
+        assert!(
+            args.afpacket_config().unwrap().kernel_drop.is_empty(),
+            "nothing to drop until the application gives its addresses"
+        );
+        args.stack_addrs = vec![a];
+        assert_eq!(args.afpacket_config().unwrap().kernel_drop, vec![a]);
+        args.kernel_drop = false;
+        assert!(args.afpacket_config().unwrap().kernel_drop.is_empty());
+        assert!(args.kernel_drop_addrs().is_empty());
+    }
+
+    #[test]
+    fn kernel_drop_is_ignored_by_backends_without_it() {
+        let args = BackendArgs {
+            stack_addrs: vec![Ipv4Addr::new(10, 0, 0, 2)],
+            tx_ring: 32,
+            ..BackendArgs::default()
+        };
+        assert_eq!(open(&args, Probe).unwrap(), (32, true));
+    }
+
     #[cfg(feature = "dpdk")]
     #[test]
     fn a_plain_interface_name_opens_through_net_af_packet() {
@@ -848,5 +920,16 @@ mod tests {
         assert_eq!(cli.backend.rx_gso_frames, Some(1024));
         assert!(Cli::try_parse_from(["x", "--rx-gso-frames", "many"]).is_err());
         assert!(Cli::try_parse_from(["x", "--rx-gso-favoured", "true"]).is_err());
+        assert!(cli.backend.kernel_drop);
+        let cli = Cli::try_parse_from(["x", "--kernel-drop", "false"]).unwrap();
+        assert!(!cli.backend.kernel_drop);
+        let cli = Cli::try_parse_from(["x", "--kernel-drop", "true"]).unwrap();
+        assert!(cli.backend.kernel_drop);
+        assert!(Cli::try_parse_from(["x", "--kernel-drop"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--stack-addrs", "10.0.0.2"]).is_err());
+        assert!(
+            cli.backend.stack_addrs.is_empty(),
+            "not a command-line option"
+        );
     }
 }

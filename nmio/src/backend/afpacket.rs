@@ -253,6 +253,30 @@
 //! route the kernel would answer for), or the kernel will answer the same packets too, with
 //! RSTs for our TCP connections and port-unreachables for our UDP ports.
 //!
+//! # Keeping the kernel out
+//!
+//! Even for an address it does not own, the kernel still processes each frame after our
+//! ring has its copy: `ip_rcv`, TCP early demux, a route lookup that allocates a dst entry
+//! per frame, then a drop (or, with `ip_forward=1`, a forward back out of the same
+//! interface and an ICMP redirect): some 10% of a CPU sending to the stack on veth. With
+//! [`AfPacketConfig::kernel_drop`] set to the stack's addresses, the port attaches a tiny
+//! tc ingress program to the device that drops untagged IPv4 frames to those addresses
+//! (`TCX_DROP`) and passes everything else on (`TCX_NEXT`: ARP, IPv6, the kernel's own
+//! addresses, VLAN-tagged frames). In `__netif_receive_skb_core` the `ptype_all` taps,
+//! where our `ETH_P_ALL` receive socket (and its fanout group) sits, run before tc
+//! ingress, so the ring still gets every frame and the kernel's IP layer never sees them.
+//! This replaces an nftables rule dropping those addresses at prerouting (bench/lib.sh's
+//! `stack_drop`), which still paid for `ip_rcv` and the netfilter hook.
+//!
+//! The program is attached with a tcx link (Linux 6.6 and later; needs `CAP_BPF` and
+//! `CAP_NET_ADMIN`) at the end of the device's tc chain; its file descriptor belongs to the
+//! port's receive half, so dropping the port, or the process dying however it dies,
+//! detaches it, and nothing is pinned. Several ports on one device (a fanout group) each
+//! attach their own. When it cannot be attached (an older kernel, no privilege, more than
+//! [`KERNEL_DROP_MAX_ADDRS`] addresses) the port opens anyway and works as without it;
+//! [`AfPacketPort::kernel_drop`] says why in one line. Only frames arriving on this device
+//! are dropped; the instruction listing is in `afpacket/kernel_drop.rs`.
+//!
 //! # Fanout
 //!
 //! With [`AfPacketConfig::fanout`] several ports opened on the same device with the same
@@ -279,6 +303,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+mod kernel_drop;
+
+pub use kernel_drop::{KernelDrop, MAX_ADDRS as KERNEL_DROP_MAX_ADDRS};
 
 /// How a fanout group spreads frames over its members (`PACKET_FANOUT_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -417,6 +445,16 @@ pub struct AfPacketConfig {
     pub mac: Option<[u8; 6]>,
     /// Capacity of the prepared-packet pool (memory is taken on the first `prepare`).
     pub prepared_capacity: usize,
+    /// The stack's own IPv4 addresses on this device, for the kernel to drop the frames
+    /// sent to them once this port's receive ring has its copy: a tc ingress program (tcx
+    /// link, Linux 6.6) held by the port, so the kernel's IP layer never looks them up only
+    /// to drop or forward them (see [Keeping the kernel out](self#keeping-the-kernel-out)).
+    /// It replaces an nftables drop rule for these addresses (bench/lib.sh `stack_drop`).
+    /// Empty (the default): off. At most [`KERNEL_DROP_MAX_ADDRS`]. If the program cannot
+    /// be attached the port opens anyway, and [`AfPacketPort::kernel_drop`] says why.
+    /// Never give an address the kernel itself owns on the device: it would stop answering
+    /// it.
+    pub kernel_drop: Vec<std::net::Ipv4Addr>,
 }
 
 impl Default for AfPacketConfig {
@@ -440,6 +478,7 @@ impl Default for AfPacketConfig {
             queue_id: 0,
             mac: None,
             prepared_capacity: 4096,
+            kernel_drop: Vec::new(),
         }
     }
 }
@@ -906,6 +945,11 @@ pub struct AfPacketRx {
     kernel_drops: Cell<u64>,
     /// Interface name, for error lines.
     dev: String,
+    /// Whether the kernel drops the stack's frames, and the link that keeps the program
+    /// attached: held by the receive half, so it lasts as long as the ring that takes
+    /// those frames, also after [`Port::into_parts`](crate::Port::into_parts).
+    kernel_drop: KernelDrop,
+    _kernel_drop_link: Option<OwnedFd>,
 }
 
 /// The reader's place in the RX ring, in the ring's own layout.
@@ -1511,6 +1555,8 @@ impl AfPacketRx {
             stats: PortStats::default(),
             kernel_drops: Cell::new(0),
             dev: cfg.ifname.clone(),
+            kernel_drop: KernelDrop::NotAsked,
+            _kernel_drop_link: None,
         })
     }
 
@@ -2634,6 +2680,19 @@ impl AfPacketPort {
                 segments: 0,
             });
         }
+        if !cfg.kernel_drop.is_empty() {
+            // Only now that the RX socket is bound: the program must never drop a frame
+            // the ring would not have had first.
+            match kernel_drop::attach(ifindex as u32, &cfg.kernel_drop) {
+                Ok(link) => {
+                    rx.kernel_drop = KernelDrop::Attached {
+                        addrs: cfg.kernel_drop.clone(),
+                    };
+                    rx._kernel_drop_link = Some(link);
+                }
+                Err(why) => rx.kernel_drop = KernelDrop::Failed(why),
+            }
+        }
         let caps = Capabilities {
             mac,
             mtu,
@@ -2665,6 +2724,12 @@ impl AfPacketPort {
         self.tso_unavailable
             .as_deref()
             .or(self.tx.tso_lost.as_deref())
+    }
+
+    /// Whether the kernel drops the frames for [`AfPacketConfig::kernel_drop`]'s addresses
+    /// (attached, not asked for, or why it failed), for the application to print.
+    pub fn kernel_drop(&self) -> &KernelDrop {
+        &self.rx.kernel_drop
     }
 
     /// With [`AfPacketConfig::rx_gso`]: GSO super-frames received and cut into segments

@@ -3,6 +3,7 @@
 pub mod afpacket;
 #[cfg(feature = "afxdp")]
 pub mod afxdp;
+pub(crate) mod bpf;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod impair;

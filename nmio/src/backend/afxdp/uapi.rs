@@ -1,6 +1,7 @@
-//! The kernel's AF_XDP and eBPF interface, as far as this backend uses it, written out from
-//! `linux/if_xdp.h`, `linux/bpf.h` and `linux/if_link.h` (the `libc` crate lacks some of
-//! it). Layouts are checked against the C sizes in the tests below.
+//! The kernel's AF_XDP interface and the XDP-specific parts of eBPF, as far as this backend
+//! uses them, written out from `linux/if_xdp.h`, `linux/bpf.h` and `linux/if_link.h` (the
+//! `libc` crate lacks some of it); the generic bpf(2) parts are in `backend/bpf.rs`.
+//! Layouts are checked against the C sizes in the tests below.
 
 /// `AF_XDP` address family.
 pub(super) const AF_XDP: libc::c_int = 44;
@@ -105,20 +106,13 @@ pub(super) struct XdpDesc {
     pub options: u32,
 }
 
-// bpf(2) commands, map and program types, attach type.
-pub(super) const BPF_MAP_CREATE: libc::c_int = 0;
-pub(super) const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
-pub(super) const BPF_PROG_LOAD: libc::c_int = 5;
-pub(super) const BPF_LINK_CREATE: libc::c_int = 28;
+// The XSKMAP, the helper and the context field the XDP program uses; the bpf(2) commands,
+// program and attach types and the instruction encoding are in `backend/bpf.rs`.
 pub(super) const BPF_MAP_TYPE_XSKMAP: u32 = 17;
-pub(super) const BPF_PROG_TYPE_XDP: u32 = 6;
-pub(super) const BPF_XDP: u32 = 37;
 /// `BPF_ANY` for map updates: create or replace.
 pub(super) const BPF_ANY: u64 = 0;
 /// `bpf_redirect_map` helper number.
 pub(super) const BPF_FUNC_REDIRECT_MAP: i32 = 51;
-/// `ld_imm64` source register marking the immediate as a map file descriptor.
-pub(super) const BPF_PSEUDO_MAP_FD: u8 = 1;
 /// XDP action returned when the map has no socket for the queue: hand it to the kernel.
 pub(super) const XDP_PASS: i32 = 2;
 /// Offset of `rx_queue_index` in `struct xdp_md`.
@@ -127,17 +121,6 @@ pub(super) const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
 // Attach flags (`linux/if_link.h`).
 pub(super) const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 pub(super) const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
-
-/// One eBPF instruction (`struct bpf_insn`): the register nibbles are `dst | src << 4` on
-/// little-endian machines.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct BpfInsn {
-    pub code: u8,
-    pub regs: u8,
-    pub off: i16,
-    pub imm: i32,
-}
 
 /// The `BPF_MAP_CREATE` member of `union bpf_attr` (up to `map_extra`).
 #[repr(C)]
@@ -170,34 +153,6 @@ pub(super) struct BpfMapElemAttr {
     pub flags: u64,
 }
 
-/// The `BPF_PROG_LOAD` member of `union bpf_attr` (up to `expected_attach_type`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct BpfProgLoadAttr {
-    pub prog_type: u32,
-    pub insn_cnt: u32,
-    pub insns: u64,
-    pub license: u64,
-    pub log_level: u32,
-    pub log_size: u32,
-    pub log_buf: u64,
-    pub kern_version: u32,
-    pub prog_flags: u32,
-    pub prog_name: [u8; 16],
-    pub prog_ifindex: u32,
-    pub expected_attach_type: u32,
-}
-
-/// The `BPF_LINK_CREATE` member of `union bpf_attr`, for an XDP link.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct BpfLinkCreateAttr {
-    pub prog_fd: u32,
-    pub target_ifindex: u32,
-    pub attach_type: u32,
-    pub flags: u32,
-}
-
 /// `struct ethtool_channels` for `ETHTOOL_GCHANNELS`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -228,14 +183,9 @@ mod tests {
         assert_eq!(size_of::<XdpUmemReg>(), 32);
         assert_eq!(size_of::<XdpStatistics>(), 48);
         assert_eq!(size_of::<XdpDesc>(), 16);
-        assert_eq!(size_of::<BpfInsn>(), 8);
         assert_eq!(size_of::<BpfMapCreateAttr>(), 72);
         assert_eq!(offset_of!(BpfMapElemAttr, key), 8);
         assert_eq!(size_of::<BpfMapElemAttr>(), 32);
-        assert_eq!(offset_of!(BpfProgLoadAttr, insns), 8);
-        assert_eq!(offset_of!(BpfProgLoadAttr, log_buf), 32);
-        assert_eq!(offset_of!(BpfProgLoadAttr, prog_name), 48);
-        assert_eq!(offset_of!(BpfProgLoadAttr, expected_attach_type), 68);
         assert_eq!(size_of::<EthtoolChannels>(), 36);
     }
 }

@@ -17,10 +17,10 @@
 //! program. Nothing is pinned in bpffs.
 
 use super::uapi::*;
+use crate::backend::bpf::{self, BpfInsn, ProgSpec, BPF_PROG_TYPE_XDP, BPF_XDP};
+pub(super) use crate::backend::bpf::{one_line_log, ProgError};
 use std::fmt;
-use std::io;
-use std::mem::size_of;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// Where the XDP program runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,25 +66,6 @@ impl std::str::FromStr for XdpMode {
     }
 }
 
-/// Why a step of loading or attaching the program failed.
-#[derive(Debug)]
-pub(super) struct ProgError {
-    pub step: &'static str,
-    pub source: io::Error,
-    /// The verifier's log, when the load was refused.
-    pub log: Option<String>,
-}
-
-impl ProgError {
-    fn new(step: &'static str, source: io::Error) -> Self {
-        ProgError {
-            step,
-            source,
-            log: None,
-        }
-    }
-}
-
 /// The loaded program, its map and the link that keeps it attached. Dropping it detaches
 /// the program (the link goes first).
 #[derive(Debug)]
@@ -100,80 +81,15 @@ pub(super) struct XdpProgram {
 
 /// The program's instructions for the map `map_fd`.
 pub(super) fn program(map_fd: i32) -> [BpfInsn; 6] {
-    const BPF_LDX_MEM_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
-    const BPF_LD_IMM_DW: u8 = 0x18; // BPF_LD | BPF_IMM | BPF_DW
-    const BPF_ALU64_MOV_K: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-    const BPF_JMP_CALL: u8 = 0x85; // BPF_JMP | BPF_CALL
-    const BPF_JMP_EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
-    let regs = |dst: u8, src: u8| dst | (src << 4);
+    let [map_lo, map_hi] = BpfInsn::load_map_fd(1, map_fd);
     [
-        BpfInsn {
-            code: BPF_LDX_MEM_W,
-            regs: regs(2, 1),
-            off: XDP_MD_RX_QUEUE_INDEX,
-            imm: 0,
-        },
-        BpfInsn {
-            code: BPF_LD_IMM_DW,
-            regs: regs(1, BPF_PSEUDO_MAP_FD),
-            off: 0,
-            imm: map_fd,
-        },
-        // Second half of the 16-byte ld_imm64: the upper 32 bits of the immediate.
-        BpfInsn::default(),
-        BpfInsn {
-            code: BPF_ALU64_MOV_K,
-            regs: regs(3, 0),
-            off: 0,
-            imm: XDP_PASS,
-        },
-        BpfInsn {
-            code: BPF_JMP_CALL,
-            regs: 0,
-            off: 0,
-            imm: BPF_FUNC_REDIRECT_MAP,
-        },
-        BpfInsn {
-            code: BPF_JMP_EXIT,
-            regs: 0,
-            off: 0,
-            imm: 0,
-        },
+        BpfInsn::load(bpf::BPF_W, 2, 1, XDP_MD_RX_QUEUE_INDEX),
+        map_lo,
+        map_hi,
+        BpfInsn::mov_imm(3, XDP_PASS),
+        BpfInsn::call(BPF_FUNC_REDIRECT_MAP),
+        BpfInsn::exit(),
     ]
-}
-
-/// bpf(2) with the attribute `attr`; the new file descriptor on success.
-fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<OwnedFd> {
-    let rc = bpf_raw(cmd, attr)?;
-    // SAFETY: the commands used with this helper return a new file descriptor, owned by
-    // nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(rc) })
-}
-
-fn bpf_raw<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<i32> {
-    // SAFETY: `attr` is a live, initialised `T` whose layout is the kernel's attribute
-    // struct for `cmd` (uapi.rs), and the size passed is its size; the kernel reads it and
-    // may write into buffers it points to, which are also live.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            (attr as *mut T).cast::<libc::c_void>(),
-            size_of::<T>() as libc::c_uint,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(rc as i32)
-}
-
-fn name16(s: &str) -> [u8; 16] {
-    let mut n = [0u8; 16];
-    for (d, b) in n.iter_mut().zip(s.bytes().take(15)) {
-        *d = b;
-    }
-    n
 }
 
 /// Create the `XSKMAP`, put `sock` at `queue`, load the program and attach it to `ifindex`
@@ -190,11 +106,11 @@ pub(super) fn attach(
         key_size: 4,
         value_size: 4,
         max_entries: entries.max(queue + 1),
-        map_name: name16("nmio_xsks"),
+        map_name: bpf::name16("nmio_xsks"),
         ..Default::default()
     };
-    let map =
-        bpf(BPF_MAP_CREATE, &mut attr).map_err(|e| ProgError::new("creating the XSKMAP", e))?;
+    let map = bpf::bpf_fd(bpf::BPF_MAP_CREATE, &mut attr)
+        .map_err(|e| ProgError::new("creating the XSKMAP", e))?;
     let key: u32 = queue;
     let value: u32 = sock.as_raw_fd() as u32;
     let mut upd = BpfMapElemAttr {
@@ -204,18 +120,17 @@ pub(super) fn attach(
         flags: BPF_ANY,
         ..Default::default()
     };
-    bpf_raw(BPF_MAP_UPDATE_ELEM, &mut upd)
+    bpf::bpf(bpf::BPF_MAP_UPDATE_ELEM, &mut upd)
         .map_err(|e| ProgError::new("putting the socket in the XSKMAP", e))?;
-    let prog = load(map.as_raw_fd())?;
-    let link = |flags: u32| {
-        let mut attr = BpfLinkCreateAttr {
-            prog_fd: prog.as_raw_fd() as u32,
-            target_ifindex: ifindex,
-            attach_type: BPF_XDP,
-            flags,
-        };
-        bpf(BPF_LINK_CREATE, &mut attr)
-    };
+    let insns = program(map.as_raw_fd());
+    let prog = bpf::load(ProgSpec {
+        prog_type: BPF_PROG_TYPE_XDP,
+        expected_attach_type: BPF_XDP,
+        insns: &insns,
+        name: "nmio_xsk",
+        step: "loading the XDP program",
+    })?;
+    let link = |flags: u32| bpf::link_create(&prog, ifindex, BPF_XDP, flags);
     let (link, mode, fallback) = match mode {
         XdpMode::Native => (
             link(XDP_FLAGS_DRV_MODE)
@@ -259,73 +174,6 @@ pub(super) fn attach(
     })
 }
 
-/// Load the program; on refusal load it again with the verifier's log on and keep it.
-fn load(map_fd: i32) -> Result<OwnedFd, ProgError> {
-    let insns = program(map_fd);
-    // The program calls no GPL-only helper, so the project's own licence will do.
-    let license = b"MIT OR Apache-2.0\0";
-    let attr = |log: &mut [u8]| BpfProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_XDP,
-        insn_cnt: insns.len() as u32,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: u32::from(!log.is_empty()),
-        log_size: log.len() as u32,
-        log_buf: if log.is_empty() {
-            0
-        } else {
-            log.as_mut_ptr() as u64
-        },
-        prog_name: name16("nmio_xsk"),
-        expected_attach_type: BPF_XDP,
-        ..Default::default()
-    };
-    match bpf(BPF_PROG_LOAD, &mut attr(&mut [])) {
-        Ok(fd) => Ok(fd),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM)) => {
-            Err(ProgError::new("loading the XDP program", e))
-        }
-        Err(_) => {
-            // Start-up only: the log buffer is allocated on this failure path alone.
-            let mut log = vec![0u8; 64 * 1024];
-            let second = bpf(BPF_PROG_LOAD, &mut attr(&mut log));
-            let text =
-                String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)])
-                    .into_owned();
-            match second {
-                Ok(fd) => Ok(fd),
-                Err(e) => Err(ProgError {
-                    step: "loading the XDP program",
-                    source: e,
-                    log: Some(text),
-                }),
-            }
-        }
-    }
-}
-
-/// The verifier log as one line: its last lines joined with " | " (the reason is at the
-/// end), at most about 400 characters.
-pub(super) fn one_line_log(log: &str) -> String {
-    let lines: Vec<&str> = log
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut out = String::new();
-    for l in lines.iter().rev() {
-        if out.len() + l.len() + 3 > 400 {
-            break;
-        }
-        out = if out.is_empty() {
-            l.to_string()
-        } else {
-            format!("{l} | {out}")
-        };
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,14 +205,5 @@ mod tests {
         assert_eq!("auto".parse::<XdpMode>(), Ok(XdpMode::Auto));
         assert!("hw".parse::<XdpMode>().is_err());
         assert_eq!(XdpMode::default(), XdpMode::Auto);
-    }
-
-    #[test]
-    fn verifier_logs_become_one_line_ending_with_the_reason() {
-        let log = "0: (61) r2 = *(u32 *)(r1 +16)\n\nR1 type=ctx\ninvalid access\n";
-        let l = one_line_log(log);
-        assert!(!l.contains('\n'));
-        assert!(l.ends_with("invalid access"), "{l}");
-        assert!(one_line_log(&"x\n".repeat(1000)).len() <= 400);
     }
 }
