@@ -145,6 +145,14 @@ impl StackSettings {
         }
     }
 
+    /// `backend` with the stack's address in it, so that an AF_PACKET port has the kernel
+    /// drop the frames meant for this stack after its ring has them (`--kernel-drop`).
+    pub fn backend_args(&self, backend: &BackendArgs) -> BackendArgs {
+        let mut b = backend.clone();
+        b.stack_addrs = vec![self.addr];
+        b
+    }
+
     /// One line naming where the stack is up, for stderr at start.
     pub fn describe(&self, backend: &BackendArgs, mac: MacAddr) -> String {
         let gateway = self

@@ -263,7 +263,7 @@ fn run(mut s: Settings) -> Result<(), String> {
         let needed = 2 * prepared.frame_count() + 64;
         s.backend.prepared_frames = s.backend.prepared_frames.max(needed);
     }
-    let backend = s.backend.clone();
+    let backend = s.stack.backend_args(&s.backend);
     open(&backend, Run(s, prepared)).map_err(|e| e.to_string())?
 }
 

@@ -113,7 +113,12 @@ fn main() {
             backend.favour_rx_gso();
         }
         let stack = StackSettings::from_args(&stack, &backend)?;
+        match &job {
+            Job::Http(args) => http::check(args, &stack)?,
+            Job::Dns(args) => dns::check(args, &stack)?,
+        }
         install_signal_handlers("loadgen");
+        let backend = stack.backend_args(&backend);
         open(&backend, Run { job, stack }).map_err(|e| e.to_string())?
     })();
     if let Err(e) = r {

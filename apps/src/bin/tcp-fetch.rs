@@ -139,7 +139,7 @@ fn main() {
         }
         let stack = StackSettings::from_args(&cli.stack, &cli.backend)?;
         install_signal_handlers("tcp-fetch");
-        let backend: BackendArgs = cli.backend.clone();
+        let backend: BackendArgs = stack.backend_args(&cli.backend);
         open(&backend, Run { cli, stack }).map_err(|e| e.to_string())?
     })();
     if let Err(e) = r {

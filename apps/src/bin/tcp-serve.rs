@@ -271,7 +271,7 @@ fn report_demo<Q: Port>(peer: &Peer<Q>, done: bool) -> Result<(), String> {
 
 fn run(s: Settings) -> Result<(), String> {
     install_signal_handlers("tcp-serve");
-    let backend = s.backend.clone();
+    let backend = s.stack.backend_args(&s.backend);
     open(&backend, Run(s)).map_err(|e| e.to_string())?
 }
 

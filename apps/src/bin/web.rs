@@ -296,7 +296,7 @@ impl PortUser for Run {
 
 fn run(s: Settings) -> Result<(), String> {
     install_signal_handlers("web");
-    let backend = s.backend.clone();
+    let backend = s.stack.backend_args(&s.backend);
     open(&backend, Run(s)).map_err(|e| e.to_string())?
 }
 

@@ -844,6 +844,12 @@ fn bind_sources<A>(udp: &mut Udp<A>, n: usize) -> Result<u16, String> {
     Err(format!("no {n} consecutive free UDP ports for --sources"))
 }
 
+/// Check `args` (and read the query file) before a port is opened, so bad input is one
+/// error line and touches no device.
+pub fn check(args: &DnsArgs, stack: &StackSettings) -> Result<(), String> {
+    Settings::from_args(args, stack).map(|_| ())
+}
+
 /// Run the load on `port` with the interface `stack` describes: send until the duration
 /// passes, `--count` queries are sent or `stop` is set, then wait up to `--timeout` for the
 /// answers still out, and report. Set-up errors are one line.

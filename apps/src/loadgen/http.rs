@@ -765,6 +765,12 @@ impl fmt::Display for HttpReport {
     }
 }
 
+/// Check `args` before a port is opened, so bad input is one error line and touches no
+/// device.
+pub fn check(args: &HttpArgs, stack: &StackSettings) -> Result<(), String> {
+    Plan::new(args, stack.duration).map(|_| ())
+}
+
 /// Run HTTP load on `port` as `args` and `stack` say, until the run length or request
 /// count is reached or `stop` is set; responses in flight then get up to a second.
 pub fn run<P: Port>(
