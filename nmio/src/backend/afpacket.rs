@@ -1272,6 +1272,12 @@ impl BlockCursor {
                 continue;
             }
             self.next_off = off.saturating_add(h.tp_next_offset as usize);
+            if self.left > 0 && self.next_off < self.block_size {
+                // The next frame of the block, filled by the kernel on another CPU: start
+                // loading its header and start while this one is handled.
+                let len = (self.block_size - self.next_off).min(PREFETCH_BYTES);
+                prefetch(ring, block_off + self.next_off, len);
+            }
             let hdr = FrameHdr::v3(&h, self.rss);
             let room = self.block_size - off;
             let Some(meta) = frame_meta(&hdr, room, front, snap.ring, stats) else {
@@ -1310,7 +1316,12 @@ impl SlotCursor {
     /// Where the cursor slot starts in the ring (`packet_lookup_frame`'s arithmetic).
     #[inline]
     fn slot_off(&self) -> usize {
-        self.slot / self.per_block * self.block_size + self.slot % self.per_block * self.frame_size
+        self.off_of(self.slot)
+    }
+
+    #[inline]
+    fn off_of(&self, slot: usize) -> usize {
+        slot / self.per_block * self.block_size + slot % self.per_block * self.frame_size
     }
 
     #[inline]
@@ -1342,6 +1353,15 @@ impl SlotCursor {
                 break;
             }
             let off = self.slot_off();
+            // The kernel fills the ring from another CPU, so the next slot's header and
+            // frame start are cache misses: start loading them while this frame is handled
+            // (in a burst the next frame is usually there already).
+            let next = if self.slot + 1 == self.frames {
+                0
+            } else {
+                self.slot + 1
+            };
+            prefetch(ring, self.off_of(next), self.frame_size.min(PREFETCH_BYTES));
             // SAFETY: the slot is user-owned (acquire above), so the kernel does not write
             // it until it is handed back; its header lies at the slot's start, inside the
             // ring and 16-byte aligned.
@@ -1378,6 +1398,16 @@ impl SlotCursor {
         }
         n
     }
+}
+
+/// Bytes of the next frame [`prefetch`]ed ahead: the ring header, `sockaddr_ll` and the
+/// first 180-odd bytes of the frame (its headers and a short payload).
+const PREFETCH_BYTES: usize = 256;
+
+/// Start loading `len` bytes of the ring at `off` into the cache.
+#[inline]
+fn prefetch(ring: &Ring, off: usize, len: usize) {
+    sys::prefetch(ring.at(off), len);
 }
 
 impl AfPacketRx {

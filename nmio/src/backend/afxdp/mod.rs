@@ -381,6 +381,14 @@ impl RxQueue for AfXdpRx {
         let mut handed = 0;
         for i in 0..n {
             let d = self.rx.get(i);
+            if i + 1 < n {
+                // The kernel wrote the next frame from another CPU (copy mode on veth
+                // runs on the sender's): start loading its start while this one is
+                // handled. Only a hint, so an address not checked yet is harmless.
+                let next = self.rx.get(i + 1);
+                let at = self.shared.umem.base().wrapping_add(next.addr as usize);
+                sys::prefetch(at, (next.len as usize).min(256));
+            }
             let chunk = d.addr & mask;
             let len = u64::from(d.len);
             if chunk < self.rx_end && len > 0 && (d.addr - chunk) + len <= self.frame {
