@@ -176,9 +176,15 @@ pub struct BackendArgs {
     /// TX ring slots (a power of two with afxdp).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1024))]
     pub tx_ring: usize,
-    /// AF_PACKET RX blocks of 256 KiB.
+    /// AF_PACKET RX blocks in the ring (of `--rx-block-kib` KiB each).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 16))]
     pub rx_blocks: usize,
+    /// AF_PACKET RX block size in KiB (a whole number of pages). With the V3 ring the
+    /// kernel hands a block over when it is full or at the retire timeout (1 ms), so a
+    /// request/response load with fewer frames in flight than a block holds waits for the
+    /// timeout: smaller blocks hand frames over sooner, larger ones wake the reader less.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "KIB", default_value_t = 256))]
+    pub rx_block_kib: usize,
     /// AF_PACKET RX ring: v3 (frames packed in blocks, for throughput) or v2 (a slot and a
     /// wake-up per frame, for latency) [default: v3, or v2 for an application that said
     /// it is latency-bound].
@@ -310,6 +316,7 @@ impl Default for BackendArgs {
             fanout_mode: "hash".into(),
             tx_ring: 1024,
             rx_blocks: 16,
+            rx_block_kib: 256,
             rx_ring: None,
             tx_linear: None,
             latency_bound: false,
@@ -410,6 +417,7 @@ impl BackendArgs {
         Ok(AfPacketConfig {
             tx_frames: self.tx_ring,
             rx_block_count: self.rx_blocks,
+            rx_block_size: self.rx_block_kib.saturating_mul(1024),
             rx_ring: self.rx_ring_kind(),
             tx_linear: self.tx_linear,
             tso: self.tso_enabled(),
@@ -893,6 +901,17 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--backend", "tap", "--rx-ring", "v2"]).unwrap();
         assert_eq!(cli.backend.backend, BackendKind::Tap);
         assert_eq!(cli.backend.rx_ring, Some(RxRingKind::V2));
+        let cli = Cli::try_parse_from(["x", "--rx-block-kib", "32", "--rx-blocks", "128"]).unwrap();
+        let afp = cli.backend.afpacket_config().unwrap();
+        assert_eq!((afp.rx_block_size, afp.rx_block_count), (32 * 1024, 128));
+        assert_eq!(
+            BackendArgs::default()
+                .afpacket_config()
+                .unwrap()
+                .rx_block_size,
+            AfPacketConfig::new("").rx_block_size,
+            "256 KiB unless asked"
+        );
         let cli = Cli::try_parse_from(["x", "--tx-linear", "false"]).unwrap();
         assert_eq!(cli.backend.tx_linear, Some(false));
         assert!(Cli::try_parse_from(["x", "--tx-linear", "maybe"]).is_err());
