@@ -16,7 +16,9 @@
 # both servers send the same answer section only), run in the foreground (`nsd -d`). Our
 # server runs on ds with no kernel address as 10.94.0.3, once per backend in BACKENDS
 # (default "afpacket afxdp dpdk", without dpdk where pkg-config finds no libdpdk):
-# afpacket with its default V3 ring; afxdp on queue 0 of ds in copy mode, veth having no
+# afpacket with its default ring (V2 since 98e267e; DNS_ARGS="--rx-ring v3" for the block
+# ring, which costs dnsperf's CPU less per query but holds answers up to 1 ms), and the
+# kernel told to drop frames for 10.94.0.3 at tc ingress (--kernel-drop); afxdp on queue 0 of ds in copy mode, veth having no
 # zero-copy, with its XDP program in XDP_MODE (native, the default, veth's own XDP hook, or
 # generic, after the skb is built, or auto); dpdk, built with `--features dpdk`
 # (libdpdk-dev, pkg-config, libclang-dev), on ds through DPDK's net_af_packet PMD (DPDK on a
@@ -74,7 +76,7 @@ QUIET=${QUIET:-10}
 NOISY=${NOISY:-20}
 QUIET_WAIT=${QUIET_WAIT:-15}
 BUDGET=${BUDGET:-140}
-# Extra options for our server, e.g. DNS_ARGS="--rx-ring v2" or "--prepared-frames 65536".
+# Extra options for our server, e.g. DNS_ARGS="--rx-ring v3" or "--prepared-frames 65536".
 DNS_ARGS=${DNS_ARGS:-}
 STACK_DROP=${STACK_DROP:-1}
 BACKENDS=${BACKENDS:-$(with_dpdk "afpacket afxdp")}
