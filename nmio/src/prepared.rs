@@ -36,21 +36,32 @@ impl std::str::FromStr for PrepMode {
 
 /// A fixed-capacity arena of prepared packet images in plain memory.
 ///
-/// One allocation at start-up; `insert` copies an image into the next free frame.
+/// One allocation at start-up; `insert` copies an image in after the previous one, at the
+/// next cache-line boundary. Packed, a server's many short images (DNS answers of about
+/// 100 bytes, against frame-sized slots of 2 KiB) take two cache lines and share pages, so
+/// sending them at random costs fewer cache and TLB misses (perf of the DNS server with
+/// 10,000 names: a fifth of its samples were the first touch of the image).
 #[derive(Debug)]
 pub struct PreparedPool {
     arena: Vec<u8>,
-    lens: Vec<u32>,
+    /// Where each image starts in `arena`, and its length.
+    spans: Vec<(usize, u32)>,
+    /// Bytes of `arena` taken.
+    used: usize,
     frame: usize,
     capacity: usize,
 }
+
+/// Images start at multiples of this (a cache line).
+const ALIGN: usize = 64;
 
 impl PreparedPool {
     /// A pool of `capacity` images of at most `frame` bytes each.
     pub fn new(capacity: usize, frame: usize) -> Self {
         PreparedPool {
             arena: Vec::new(),
-            lens: Vec::new(),
+            spans: Vec::new(),
+            used: 0,
             frame,
             capacity,
         }
@@ -64,47 +75,48 @@ impl PreparedPool {
                 max: self.frame,
             });
         }
-        if self.lens.len() >= self.capacity {
+        if self.spans.len() >= self.capacity {
             return Err(Error::PoolFull {
                 capacity: self.capacity,
             });
         }
         if self.arena.is_empty() {
-            // Sized once, on first use, so unused pools cost nothing.
-            self.arena = vec![0; self.capacity * self.frame];
-            self.lens.reserve_exact(self.capacity);
+            // Sized once, on first use, for `capacity` images of the largest size, so an
+            // unused pool costs nothing and an insert never reallocates (pages not
+            // written are never touched).
+            self.arena = vec![0; self.capacity * self.frame.next_multiple_of(ALIGN)];
+            self.spans.reserve_exact(self.capacity);
         }
-        let id = self.lens.len();
-        let off = id * self.frame;
+        let id = self.spans.len();
+        let off = self.used;
         self.arena[off..off + image.len()].copy_from_slice(image);
-        self.lens.push(image.len() as u32);
+        self.used = (off + image.len()).next_multiple_of(ALIGN);
+        self.spans.push((off, image.len() as u32));
         Ok(PreparedId(id as u32))
     }
 
     /// The image of `id`.
     #[inline]
     pub fn get(&self, id: PreparedId) -> Option<&[u8]> {
-        let len = *self.lens.get(id.0 as usize)? as usize;
-        let off = id.0 as usize * self.frame;
-        Some(&self.arena[off..off + len])
+        let (off, len) = *self.spans.get(id.0 as usize)?;
+        self.arena.get(off..off + len as usize)
     }
 
     /// The image of `id`, mutable (pre-copy rewrites it in place).
     #[inline]
     pub fn get_mut(&mut self, id: PreparedId) -> Option<&mut [u8]> {
-        let len = *self.lens.get(id.0 as usize)? as usize;
-        let off = id.0 as usize * self.frame;
-        Some(&mut self.arena[off..off + len])
+        let (off, len) = *self.spans.get(id.0 as usize)?;
+        self.arena.get_mut(off..off + len as usize)
     }
 
     /// Images stored.
     pub fn len(&self) -> usize {
-        self.lens.len()
+        self.spans.len()
     }
 
     /// No images stored.
     pub fn is_empty(&self) -> bool {
-        self.lens.is_empty()
+        self.spans.is_empty()
     }
 
     /// Largest image.
@@ -178,6 +190,30 @@ mod tests {
         ));
         assert!(matches!(q.insert(&[]), Err(Error::FrameTooLarge { .. })));
         assert_eq!(p.get(PreparedId(7)), None);
+    }
+
+    #[test]
+    fn images_are_packed_at_cache_lines_and_kept_apart() {
+        let mut p = PreparedPool::new(4, 2048);
+        let sizes = [100, 64, 2048, 1];
+        let ids: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| p.insert(&vec![k as u8 + 1; n]).unwrap())
+            .collect();
+        let base = p.get(ids[0]).unwrap().as_ptr() as usize;
+        let starts: Vec<usize> = ids
+            .iter()
+            .map(|&id| p.get(id).unwrap().as_ptr() as usize - base)
+            .collect();
+        // 100 bytes take two lines, 64 one, 2048 thirty-two.
+        assert_eq!(starts, [0, 128, 192, 2240]);
+        // Rewriting one image in place leaves its neighbours alone.
+        p.get_mut(ids[1]).unwrap().fill(0xee);
+        for (k, (&id, &n)) in ids.iter().zip(&sizes).enumerate() {
+            let want = if k == 1 { 0xee } else { k as u8 + 1 };
+            assert_eq!(p.get(id).unwrap(), &vec![want; n][..], "image {k}");
+        }
     }
 
     #[test]
