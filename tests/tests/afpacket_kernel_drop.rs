@@ -258,3 +258,29 @@ fn select_attaches_the_drop_for_the_stack_addresses_it_is_given() {
         "the kernel saw only {seen} of {N} frames to A"
     );
 }
+
+#[test]
+fn the_hosts_own_address_is_never_dropped() {
+    let Some(p) = pair("the_hosts_own_address_is_never_dropped") else {
+        return;
+    };
+    let own: Ipv4Addr = SERVER.parse().unwrap();
+    // Asked for the kernel's own address (alone, or beside the stack's): nothing attached,
+    // and the reason names the address and where the kernel has it.
+    for addrs in [vec![own], vec![A, own]] {
+        let port = p.port(addrs.clone());
+        let KernelDrop::Failed(why) = port.kernel_drop() else {
+            panic!("{addrs:?}: {}", port.kernel_drop());
+        };
+        assert!(
+            why.contains("10.78.0.1 is this host's own address (on kds)"),
+            "{why}"
+        );
+        // The kernel keeps answering at its address while the port is open.
+        let before = p.in_receives();
+        p.peer
+            .exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", SERVER])
+            .expect("the server's kernel must still answer at its own address");
+        assert!(p.in_receives() - before >= 3);
+    }
+}

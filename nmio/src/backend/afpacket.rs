@@ -272,8 +272,10 @@
 //! `CAP_NET_ADMIN`) at the end of the device's tc chain; its file descriptor belongs to the
 //! port's receive half, so dropping the port, or the process dying however it dies,
 //! detaches it, and nothing is pinned. Several ports on one device (a fanout group) each
-//! attach their own. When it cannot be attached (an older kernel, no privilege, more than
-//! [`KERNEL_DROP_MAX_ADDRS`] addresses) the port opens anyway and works as without it;
+//! attach their own. An address assigned to any interface of the host (the namespace's
+//! `getifaddrs`) is refused: the kernel would lose its own traffic to it. When it cannot
+//! be attached (an older kernel, no privilege, more than [`KERNEL_DROP_MAX_ADDRS`]
+//! addresses, one of the host's own) the port opens anyway and works as without it;
 //! [`AfPacketPort::kernel_drop`] says why in one line. Only frames arriving on this device
 //! are dropped; the instruction listing is in `afpacket/kernel_drop.rs`.
 //!
@@ -452,8 +454,8 @@ pub struct AfPacketConfig {
     /// It replaces an nftables drop rule for these addresses (bench/lib.sh `stack_drop`).
     /// Empty (the default): off. At most [`KERNEL_DROP_MAX_ADDRS`]. If the program cannot
     /// be attached the port opens anyway, and [`AfPacketPort::kernel_drop`] says why.
-    /// Never give an address the kernel itself owns on the device: it would stop answering
-    /// it.
+    /// An address the host itself has on any interface is refused (nothing is attached,
+    /// and the reason names it): the kernel would stop answering it.
     pub kernel_drop: Vec<std::net::Ipv4Addr>,
 }
 
@@ -2713,7 +2715,25 @@ impl AfPacketPort {
         if !cfg.kernel_drop.is_empty() {
             // Only now that the RX socket is bound: the program must never drop a frame
             // the ring would not have had first.
-            match kernel_drop::attach(ifindex as u32, &cfg.kernel_drop) {
+            // Never the kernel's own addresses: it would lose its traffic to them (an
+            // operator who gave the stack the host's address by mistake, or on purpose
+            // to share it, keeps a working host).
+            let refused = match sys::host_ipv4_addrs() {
+                Ok(host) => cfg.kernel_drop.iter().find_map(|a| {
+                    host.iter().find(|(h, _)| h == a).map(|(_, on)| {
+                        format!(
+                            "{a} is this host's own address (on {on}): the kernel would \
+                             lose its traffic to it"
+                        )
+                    })
+                }),
+                Err(e) => Some(format!("cannot list this host's addresses: {e}")),
+            };
+            let attached = match refused {
+                Some(why) => Err(why),
+                None => kernel_drop::attach(ifindex as u32, &cfg.kernel_drop),
+            };
+            match attached {
                 Ok(link) => {
                     rx.kernel_drop = KernelDrop::Attached {
                         addrs: cfg.kernel_drop.clone(),

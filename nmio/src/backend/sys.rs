@@ -3,6 +3,7 @@
 use crate::error::check_ifname;
 use crate::Error;
 use std::io;
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -115,6 +116,41 @@ pub(crate) fn random_local_mac() -> [u8; 6] {
     }
     mac[0] = (mac[0] & 0xfc) | 0x02;
     mac
+}
+
+/// The IPv4 addresses assigned to this network namespace's interfaces, each with its
+/// interface's name (`getifaddrs`). An error if the kernel refuses the list.
+pub(crate) fn host_ipv4_addrs() -> io::Result<Vec<(Ipv4Addr, String)>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, alive until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        let mut v4 = None;
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: a non-null ifa_addr points to a sockaddr of the list.
+            let family = unsafe { (*ifa.ifa_addr).sa_family };
+            if i32::from(family) == libc::AF_INET {
+                // SAFETY: an AF_INET address of getifaddrs is a sockaddr_in.
+                let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+                v4 = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            }
+        }
+        if let Some(a) = v4 {
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+            out.push((a, name.to_string_lossy().into_owned()));
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once, after the last use.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
 }
 
 /// Ask the CPU to start loading the `len` bytes at `p` into its caches, a line at a time:
