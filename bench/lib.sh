@@ -96,8 +96,10 @@ check_pinned() {
 # of its IP layer (nftables, prerouting at raw priority). AF_PACKET takes its copy of a
 # frame before the kernel's IP layer sees it, and the kernel would otherwise look each one
 # up (TCP early demux, a route lookup that allocates and frees a dst entry per frame) only
-# to drop it: some 10% of a CPU that sends our stack frames on veth (perf of loadgen). A
-# deployment of the stack on AF_PACKET wants the same rule. Installs nftables if missing.
+# to drop it: some 10% of a CPU that sends our stack frames on veth (perf of loadgen). Our
+# AF_PACKET ports now have the kernel drop those frames at tc ingress themselves
+# (`--kernel-drop`, earlier than this rule, which then sees none of them); the rule still
+# serves DPDK's net_af_packet port, which has no such drop. Installs nftables if missing.
 stack_drop() {
     if ! command -v nft >/dev/null; then
         echo "${ME:-bench}: installing nftables" >&2
