@@ -54,8 +54,14 @@ enum Job {
     Dns(dns::DnsArgs),
 }
 
+/// A [`Job`] with its arguments checked.
+enum Checked {
+    Http(http::HttpJob),
+    Dns(dns::DnsJob),
+}
+
 struct Run {
-    job: Job,
+    job: Checked,
     stack: StackSettings,
 }
 
@@ -69,12 +75,12 @@ impl PortUser for Run {
     ) -> Self::Output {
         let stop = stop_flag();
         match self.job {
-            Job::Http(args) => {
-                let report = http::run(port, &self.stack, &args, &stop)?;
+            Checked::Http(job) => {
+                let report = http::run_job(port, &self.stack, job, &stop)?;
                 println!("{report}");
             }
-            Job::Dns(args) => {
-                let report = dns::run(port, &self.stack, &args, &stop)?;
+            Checked::Dns(job) => {
+                let report = dns::run_job(port, &self.stack, &job, &stop)?;
                 println!("{report}");
             }
         }
@@ -113,10 +119,11 @@ fn main() {
             backend.favour_rx_gso();
         }
         let stack = StackSettings::from_args(&stack, &backend)?;
-        match &job {
-            Job::Http(args) => http::check(args, &stack)?,
-            Job::Dns(args) => dns::check(args, &stack)?,
-        }
+        // Checked (and the query file read) before a port is opened.
+        let job = match job {
+            Job::Http(args) => Checked::Http(http::check(&args, &stack)?),
+            Job::Dns(args) => Checked::Dns(dns::check(&args, &stack)?),
+        };
         install_signal_handlers("loadgen");
         let backend = stack.backend_args(&backend);
         open(&backend, Run { job, stack }).map_err(|e| e.to_string())?

@@ -844,10 +844,13 @@ fn bind_sources<A>(udp: &mut Udp<A>, n: usize) -> Result<u16, String> {
     Err(format!("no {n} consecutive free UDP ports for --sources"))
 }
 
+/// [`DnsArgs`] checked and the query file read: what [`run_job`] runs.
+pub struct DnsJob(Settings);
+
 /// Check `args` (and read the query file) before a port is opened, so bad input is one
 /// error line and touches no device.
-pub fn check(args: &DnsArgs, stack: &StackSettings) -> Result<(), String> {
-    Settings::from_args(args, stack).map(|_| ())
+pub fn check(args: &DnsArgs, stack: &StackSettings) -> Result<DnsJob, String> {
+    Settings::from_args(args, stack).map(DnsJob)
 }
 
 /// Run the load on `port` with the interface `stack` describes: send until the duration
@@ -859,10 +862,20 @@ pub fn run<P: Port>(
     args: &DnsArgs,
     stop: &AtomicBool,
 ) -> Result<DnsReport, String> {
-    let s = Settings::from_args(args, stack)?;
+    run_job(port, stack, &check(args, stack)?, stop)
+}
+
+/// [`run`] for arguments already [`check`]ed.
+pub fn run_job<P: Port>(
+    port: P,
+    stack: &StackSettings,
+    job: &DnsJob,
+    stop: &AtomicBool,
+) -> Result<DnsReport, String> {
+    let s = &job.0;
     let cfg = stack.iface_config_for(port.caps());
     let rings = (port.caps().rx_ring_size, port.caps().tx_ring_size);
-    let mut udp = Udp::new(Client::new(&s, 0));
+    let mut udp = Udp::new(Client::new(s, 0));
     let base = bind_sources(&mut udp, s.sources)?;
     udp.app_mut().base_port = base;
     let mut net = Stack::new(cfg, udp, MonotonicClock.now()).map_err(|e| e.to_string())?;

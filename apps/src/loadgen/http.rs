@@ -765,10 +765,13 @@ impl fmt::Display for HttpReport {
     }
 }
 
+/// [`HttpArgs`] checked: what [`run_job`] runs.
+pub struct HttpJob(Plan);
+
 /// Check `args` before a port is opened, so bad input is one error line and touches no
 /// device.
-pub fn check(args: &HttpArgs, stack: &StackSettings) -> Result<(), String> {
-    Plan::new(args, stack.duration).map(|_| ())
+pub fn check(args: &HttpArgs, stack: &StackSettings) -> Result<HttpJob, String> {
+    Plan::new(args, stack.duration).map(HttpJob)
 }
 
 /// Run HTTP load on `port` as `args` and `stack` say, until the run length or request
@@ -779,7 +782,17 @@ pub fn run<P: Port>(
     args: &HttpArgs,
     stop: &AtomicBool,
 ) -> Result<HttpReport, String> {
-    let plan = Plan::new(args, stack_settings.duration)?;
+    run_job(port, stack_settings, check(args, stack_settings)?, stop)
+}
+
+/// [`run`] for arguments already [`check`]ed.
+pub fn run_job<P: Port>(
+    port: P,
+    stack_settings: &StackSettings,
+    job: HttpJob,
+    stop: &AtomicBool,
+) -> Result<HttpReport, String> {
+    let plan = job.0;
     let cfg = stack_settings.iface_config_for(port.caps());
     let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
     // Room for the busy connections and for those closing behind them.
