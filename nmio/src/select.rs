@@ -182,9 +182,10 @@ pub struct BackendArgs {
     /// AF_PACKET RX block size in KiB (a whole number of pages). With the V3 ring the
     /// kernel hands a block over when it is full or at the retire timeout (1 ms), so a
     /// request/response load with fewer frames in flight than a block holds waits for the
-    /// timeout: smaller blocks hand frames over sooner, larger ones wake the reader less.
-    #[cfg_attr(feature = "cli", arg(long, value_name = "KIB", default_value_t = 256))]
-    pub rx_block_kib: usize,
+    /// timeout: smaller blocks hand frames over sooner, larger ones wake the reader less
+    /// [default: 256].
+    #[cfg_attr(feature = "cli", arg(long, value_name = "KIB"))]
+    pub rx_block_kib: Option<usize>,
     /// AF_PACKET RX ring: v3 (frames packed in blocks, for throughput) or v2 (a slot and a
     /// wake-up per frame, for latency) [default: v3, or v2 for an application that said
     /// it is latency-bound].
@@ -316,7 +317,7 @@ impl Default for BackendArgs {
             fanout_mode: "hash".into(),
             tx_ring: 1024,
             rx_blocks: 16,
-            rx_block_kib: 256,
+            rx_block_kib: None,
             rx_ring: None,
             tx_linear: None,
             latency_bound: false,
@@ -414,21 +415,23 @@ impl BackendArgs {
             Some(g) => Some((g, self.fanout_mode.parse::<FanoutMode>().map_err(config)?)),
             None => None,
         };
+        // Options not given keep the backend's own defaults.
+        let base = AfPacketConfig::new(self.iface.clone());
         Ok(AfPacketConfig {
             tx_frames: self.tx_ring,
             rx_block_count: self.rx_blocks,
-            rx_block_size: self.rx_block_kib.saturating_mul(1024),
+            rx_block_size: self
+                .rx_block_kib
+                .map_or(base.rx_block_size, |k| k.saturating_mul(1024)),
             rx_ring: self.rx_ring_kind(),
             tx_linear: self.tx_linear,
             tso: self.tso_enabled(),
             rx_gso: self.rx_gso_enabled(),
-            rx_gso_frames: self
-                .rx_gso_frames
-                .unwrap_or(AfPacketConfig::new("").rx_gso_frames),
+            rx_gso_frames: self.rx_gso_frames.unwrap_or(base.rx_gso_frames),
             fanout,
             prepared_capacity: self.prepared_frames,
             kernel_drop: self.kernel_drop_addrs(),
-            ..AfPacketConfig::new(self.iface.clone())
+            ..base
         })
     }
 
