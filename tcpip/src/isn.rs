@@ -55,13 +55,11 @@ impl IsnGenerator {
     /// The ISN for a connection `local <-> remote` opened at `now`.
     #[inline]
     pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> Seq {
-        let m = (now.as_nanos() / 4_000) as u32;
-        let f = siphash24(&self.key, &tuple_bytes(local, remote)) as u32;
-        Seq(m.wrapping_add(f))
+        self.isn_and_ts_offset(now, local, remote).0
     }
 
     /// [`isn`](Self::isn) and [`ts_offset`](Self::ts_offset) of one connection from one
-    /// SipHash of its four-tuple (the two halves of the same hash).
+    /// SipHash of its four-tuple (its low half is the ISN's F, its high half the offset).
     #[inline]
     pub fn isn_and_ts_offset(
         &self,
@@ -80,7 +78,7 @@ impl IsnGenerator {
     /// TIME-WAIT accepts its SYN (RFC 6191; Linux checks the timestamp first).
     #[inline]
     pub fn ts_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
-        (siphash24(&self.key, &tuple_bytes(local, remote)) >> 32) as u32
+        self.isn_and_ts_offset(Instant::ZERO, local, remote).1
     }
 }
 
