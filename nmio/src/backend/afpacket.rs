@@ -1277,7 +1277,7 @@ impl BlockCursor {
             if self.left > 0 && self.next_off < self.block_size {
                 // The next frame of the block, filled by the kernel on another CPU: start
                 // loading its header and start while this one is handled.
-                let len = (self.block_size - self.next_off).min(PREFETCH_BYTES);
+                let len = (self.block_size - self.next_off).min(sys::PREFETCH_BYTES);
                 prefetch(ring, block_off + self.next_off, len);
             }
             let hdr = FrameHdr::v3(&h, self.rss);
@@ -1321,6 +1321,16 @@ impl SlotCursor {
         self.off_of(self.slot)
     }
 
+    /// The slot after the cursor's, wrapping at the ring's end.
+    #[inline]
+    fn next_slot(&self) -> usize {
+        if self.slot + 1 == self.frames {
+            0
+        } else {
+            self.slot + 1
+        }
+    }
+
     #[inline]
     fn off_of(&self, slot: usize) -> usize {
         slot / self.per_block * self.block_size + slot % self.per_block * self.frame_size
@@ -1358,12 +1368,11 @@ impl SlotCursor {
             // The kernel fills the ring from another CPU, so the next slot's header and
             // frame start are cache misses: start loading them while this frame is handled
             // (in a burst the next frame is usually there already).
-            let next = if self.slot + 1 == self.frames {
-                0
-            } else {
-                self.slot + 1
-            };
-            prefetch(ring, self.off_of(next), self.frame_size.min(PREFETCH_BYTES));
+            prefetch(
+                ring,
+                self.off_of(self.next_slot()),
+                self.frame_size.min(sys::PREFETCH_BYTES),
+            );
             // SAFETY: the slot is user-owned (acquire above), so the kernel does not write
             // it until it is handed back; its header lies at the slot's start, inside the
             // ring and 16-byte aligned.
@@ -1392,19 +1401,11 @@ impl SlotCursor {
             // Release: every read of the slot happens before the kernel may refill it.
             self.slot_status(ring)
                 .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-            self.slot = if self.slot + 1 == self.frames {
-                0
-            } else {
-                self.slot + 1
-            };
+            self.slot = self.next_slot();
         }
         n
     }
 }
-
-/// Bytes of the next frame [`prefetch`]ed ahead: the ring header, `sockaddr_ll` and the
-/// first 180-odd bytes of the frame (its headers and a short payload).
-const PREFETCH_BYTES: usize = 256;
 
 /// Start loading `len` bytes of the ring at `off` into the cache.
 #[inline]

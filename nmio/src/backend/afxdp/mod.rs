@@ -387,7 +387,7 @@ impl RxQueue for AfXdpRx {
                 // handled. Only a hint, so an address not checked yet is harmless.
                 let next = self.rx.get(i + 1);
                 let at = self.shared.umem.base().wrapping_add(next.addr as usize);
-                sys::prefetch(at, (next.len as usize).min(256));
+                sys::prefetch(at, (next.len as usize).min(sys::PREFETCH_BYTES));
             }
             let chunk = d.addr & mask;
             let len = u64::from(d.len);
