@@ -2,11 +2,12 @@
 //!
 //! [`cli`] checks what programs print on bad input. [`netns`] creates uniquely named network namespaces and veth pairs that are removed on
 //! drop (even when the test panics), and decides whether root-only tests run or say why
-//! they skip. [`tso`] builds the TCP super-frames the AF_PACKET TSO tests send.
+//! they skip. [`packet_socket`] is a raw AF_PACKET socket to inject and watch frames. [`tso`] builds the TCP super-frames the AF_PACKET TSO tests send.
 
 pub mod cli;
 pub mod conformance;
 pub mod netns;
+pub mod packet_socket;
 pub mod tso;
 
 /// The backend the server-level interop tests (apps' `web_interop`, `dns_interop`,

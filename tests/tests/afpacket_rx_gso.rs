@@ -16,6 +16,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use tests::netns::{require_root, NetNs, NsGuard};
+use tests::packet_socket::PacketSocket;
 use tests::tso::{commit_tso, flush_all, payload_byte, Flow, HDRS, IP_HLEN, TCP_HLEN};
 
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -358,64 +359,18 @@ fn the_kernel_describes_a_received_super_frame_in_its_vnet_header() {
     ) else {
         return;
     };
-    // SAFETY: plain socket(2); checked below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            (libc::ETH_P_ALL as u16).to_be() as i32,
-        )
-    };
-    assert!(fd >= 0);
-    let one: libc::c_int = 1;
-    // SAFETY: an int option of the right size on our socket.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_VNET_HDR,
-            (&one as *const libc::c_int).cast(),
-            4,
-        )
-    };
-    assert_eq!(rc, 0);
-    let name = std::ffi::CString::new("rgb").unwrap();
-    // SAFETY: a NUL-terminated name.
-    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
-    let sll = libc::sockaddr_ll {
-        sll_family: libc::AF_PACKET as u16,
-        sll_protocol: (libc::ETH_P_ALL as u16).to_be(),
-        sll_ifindex: idx,
-        sll_hatype: 0,
-        sll_pkttype: 0,
-        sll_halen: 0,
-        sll_addr: [0; 8],
-    };
-    // SAFETY: a valid sockaddr_ll and its size.
-    let rc = unsafe {
-        libc::bind(
-            fd,
-            (&sll as *const libc::sockaddr_ll).cast(),
-            size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(rc, 0);
+    let sock = PacketSocket::bind_vnet("rgb", libc::ETH_P_ALL as u16);
     let f = super_frame(&l, 1, 20_000, TCP_ACK | TCP_CWR);
     assert!(commit_tso(&mut l.a, &f, MSS));
     flush_all(&mut l.a, DEADLINE);
     let mut buf = vec![0u8; 70_000];
-    let end = Instant::now() + DEADLINE;
     let n = loop {
-        // SAFETY: receives at most buf.len() bytes into buf.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-        if n > 0 && buf[10 + 26..10 + 30] == SRC_IP {
-            break n as usize;
+        let n = sock.recv(&mut buf).expect("the super-frame did not arrive");
+        if buf[10 + 26..10 + 30] == SRC_IP {
+            break n;
         }
-        assert!(Instant::now() < end, "the super-frame did not arrive");
-        std::thread::sleep(Duration::from_millis(1));
     };
-    // SAFETY: our descriptor, closed once.
-    unsafe { libc::close(fd) };
+    drop(sock);
     let u16_at = |i: usize| u16::from_ne_bytes([buf[i], buf[i + 1]]);
     let (flags, gso_type) = (buf[0], buf[1]);
     let (hdr_len, gso_size, csum_start, csum_offset) = (u16_at(2), u16_at(4), u16_at(6), u16_at(8));
