@@ -216,14 +216,17 @@ pub struct BackendArgs {
     /// AF_PACKET: take TCP super-frames of up to 64 KiB that a veth peer with TSO/GSO sends
     /// (a kernel TCP socket, a server with --tso) and cut them into MSS-sized segments with
     /// full checksums, as a NIC would have put them on the wire; without it they are
-    /// dropped (`rx_truncated`) and such a flow stalls. The RX ring then has 270 slots of
-    /// 64 KiB (18 MiB). Other backends ignore it [default: on for an application that
-    /// receives bulk TCP from kernel peers, such as the load generator; off otherwise].
+    /// dropped (`rx_truncated`) and such a flow stalls. With the V2 ring the slots stay
+    /// ordinary and a super-frame waits whole in the socket's queue (one read each); the
+    /// V3 ring gets 270 slots' worth of 64 KiB (18 MiB). Other backends ignore it
+    /// [default: on for an application that receives bulk TCP from kernel peers, such as
+    /// the load generator; off otherwise].
     #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL"))]
     pub rx_gso: Option<bool>,
-    /// AF_PACKET with --rx-gso: 64 KiB receive slots to ask for (rounded up to whole 1 MiB
-    /// blocks of 15). Each holds one frame, a super-frame or a single segment, so a peer
-    /// that sends MSS-sized frames to many connections needs many [default: 256, 18 MiB].
+    /// AF_PACKET with --rx-gso: super-frames that may wait at once. V2 ring: in the
+    /// socket's queue (72 KiB of receive buffer each; more are counted `rx_truncated`).
+    /// V3 ring: 64 KiB slots' worth of ring (whole 1 MiB blocks of 15), shared with the
+    /// ordinary frames [default: 256: 18 MiB].
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub rx_gso_frames: Option<usize>,
     /// Set by the application, not the user: it receives bulk TCP and wants super-frames

@@ -265,6 +265,9 @@ fn super_frames_arrive_as_segments(test: &str, ring: RxRingKind) {
     }
     assert_eq!(l.b.rx_gso_frames(), 4);
     assert_eq!(l.b.rx_gso_segments(), segments as u64);
+    // A V2 ring's slots are ordinary: each super-frame came whole through the socket.
+    let queued = if ring == RxRingKind::V2 { 4 } else { 0 };
+    assert_eq!(l.b.rx_gso_queued(), queued);
     let st = l.b.stats();
     assert_eq!(st.rx_truncated, 0);
     assert_eq!(st.rx_other_drops, 0);
@@ -285,6 +288,57 @@ fn super_frames_arrive_as_checksummed_mss_segments_v3() {
         "super_frames_arrive_as_checksummed_mss_segments_v3",
         RxRingKind::V3,
     );
+}
+
+/// A V2 ring's super-frames wait in the socket's queue, which `rx_gso_frames` bounds: with
+/// room for about one, four sent before any is read are either handed up whole (cut into
+/// all their segments) or counted in `rx_truncated`, never half handed up or stuck, and
+/// the port goes on receiving.
+#[test]
+fn a_full_socket_queue_counts_the_super_frames_it_cannot_take() {
+    let test = "a_full_socket_queue_counts_the_super_frames_it_cannot_take";
+    let Some(mut l) = link(
+        test,
+        AfPacketConfig {
+            rx_gso_frames: 1,
+            ..rx_gso(RxRingKind::V2)
+        },
+    ) else {
+        return;
+    };
+    const PAYLOAD: usize = 60_000;
+    let frames: Vec<Vec<u8>> = (0..4u32)
+        .map(|k| super_frame(&l, 1_000_000 + k * 100_000, PAYLOAD, TCP_ACK))
+        .collect();
+    for f in &frames {
+        assert!(commit_tso(&mut l.a, f, MSS));
+    }
+    flush_all(&mut l.a, DEADLINE);
+    let (got, _) = recv_flow(&mut l.b, 4 * PAYLOAD, 64);
+    let st = l.b.stats();
+    let whole = l.b.rx_gso_queued();
+    eprintln!("{whole} super-frames queued, {} truncated", st.rx_truncated);
+    assert!(whole >= 1, "the first one fits");
+    assert_eq!(whole + st.rx_truncated, 4);
+    assert_eq!(l.b.rx_gso_frames(), whole);
+    // The segments handed up are the whole super-frames that were queued, each intact.
+    let per = PAYLOAD.div_ceil(usize::from(MSS));
+    assert_eq!(got.len(), whole as usize * per);
+    for (k, seen) in got.chunks(per).enumerate() {
+        let seq = seen[0].seq();
+        let f = frames
+            .iter()
+            .find(|f| f[38..42] == seq.to_be_bytes())
+            .unwrap_or_else(|| panic!("segment run {k} starts no sent super-frame"));
+        assert_cut(f, seen);
+    }
+    // The port still takes the next super-frame whole.
+    let next = super_frame(&l, 9_000_000, PAYLOAD, TCP_ACK);
+    assert!(commit_tso(&mut l.a, &next, MSS));
+    flush_all(&mut l.a, DEADLINE);
+    let (got, _) = recv_flow(&mut l.b, PAYLOAD, 64);
+    assert_cut(&next, &got);
+    assert_eq!(l.b.rx_gso_queued(), whole + 1);
 }
 
 #[test]
@@ -391,17 +445,32 @@ fn the_kernel_describes_a_received_super_frame_in_its_vnet_header() {
 /// in another namespace; our port beside the listener, with `rx_gso`, sees the flow as
 /// ordinary segments: none above the MTU, every checksum valid, the bytes all there.
 #[test]
-fn a_kernel_senders_tso_flow_is_seen_as_ordinary_segments() {
+fn a_kernel_senders_tso_flow_is_seen_as_ordinary_segments_v2() {
+    kernel_tso_flow(
+        "a_kernel_senders_tso_flow_is_seen_as_ordinary_segments_v2",
+        RxRingKind::V2,
+    );
+}
+
+#[test]
+fn a_kernel_senders_tso_flow_is_seen_as_ordinary_segments_v3() {
+    kernel_tso_flow(
+        "a_kernel_senders_tso_flow_is_seen_as_ordinary_segments_v3",
+        RxRingKind::V3,
+    );
+}
+
+fn kernel_tso_flow(test: &str, ring: RxRingKind) {
     use std::io::{Read, Write};
     use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-    let test = "a_kernel_senders_tso_flow_is_seen_as_ordinary_segments";
     if !require_root(test, &["ip", "ethtool"]) {
         return;
     }
     const BYTES: usize = 1 << 20;
     let (ka, kb) = ([10, 90, 0, 1], [10, 90, 0, 2]);
-    let ns_a = NetNs::new("rxgsoa").unwrap();
-    let ns_b = NetNs::new("rxgsob").unwrap();
+    let tag = if ring == RxRingKind::V2 { "2" } else { "3" };
+    let ns_a = NetNs::new(&format!("rxgsoa{tag}")).unwrap();
+    let ns_b = NetNs::new(&format!("rxgsob{tag}")).unwrap();
     ns_a.veth_to("kga", &ns_b, "kgb").unwrap();
     ns_a.tso_on("kga").unwrap();
     ns_a.exec(&["ip", "addr", "add", "10.90.0.1/24", "dev", "kga"])
@@ -414,7 +483,7 @@ fn a_kernel_senders_tso_flow_is_seen_as_ordinary_segments() {
     let mut port = AfPacketPort::open(AfPacketConfig {
         ifname: "kgb".into(),
         rx_gso_frames: 1024,
-        ..rx_gso(RxRingKind::V3)
+        ..rx_gso(ring)
     })
     .unwrap();
     let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::from(kb), 5001)).unwrap();
@@ -492,9 +561,10 @@ fn a_kernel_senders_tso_flow_is_seen_as_ordinary_segments() {
     );
     drop(inside);
     eprintln!(
-        "{frames} frames of the flow, {} super-frames cut into {} segments, {} dropped on a full ring",
+        "{ring:?}: {frames} frames of the flow, {} super-frames cut into {} segments ({} through the socket queue), {} dropped on a full ring",
         port.rx_gso_frames(),
         port.rx_gso_segments(),
+        port.rx_gso_queued(),
         port.stats().rx_ring_full
     );
     assert_eq!(have, BYTES, "bytes seen");
@@ -503,6 +573,9 @@ fn a_kernel_senders_tso_flow_is_seen_as_ordinary_segments() {
         .enumerate()
         .all(|(i, b)| *b == Some(payload_byte(i))));
     assert!(port.rx_gso_frames() > 0, "the kernel sent super-frames");
+    if ring == RxRingKind::V2 {
+        assert!(port.rx_gso_queued() >= port.rx_gso_frames());
+    }
     let st = port.stats();
     assert_eq!(
         (st.rx_truncated, st.rx_other_drops, st.rx_ring_full),

@@ -114,8 +114,9 @@ fn main() {
         if matches!(job, Job::Http(_)) {
             // A kernel server with TSO/GSO (or ours) hands a veth peer whole 64 KiB GSO
             // frames where a NIC would put segments on the wire: AF_PACKET takes them whole
-            // and cuts them into the segments a wire would carry. (Not for DNS: its answers
-            // are single frames, and the 64 KiB slots would leave room for 270 only.)
+            // and cuts them into the segments a wire would carry (on the V2 ring a
+            // super-frame comes through the socket's queue). Not for DNS: its answers are
+            // single frames.
             backend.favour_rx_gso();
         }
         let stack = StackSettings::from_args(&stack, &backend)?;

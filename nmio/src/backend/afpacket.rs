@@ -201,11 +201,27 @@
 //! up to 64 KiB, which ordinary frame sizes count in `rx_truncated` and lose (TCP then
 //! stalls). With [`AfPacketConfig::rx_gso`] the port takes them and hands up what a NIC
 //! would have put on the wire. The RX socket gets `PACKET_VNET_HDR` (either ring version:
-//! `tpacket_rcv` writes the header just before each frame in V2 slots and V3 blocks alike),
-//! the ring takes frames of up to 65,553 bytes (the socket filter's cap with it): 1 MiB
-//! blocks of 15 slots of 65,632 bytes, [`AfPacketConfig::rx_gso_frames`] slots at least
-//! (256 by default: 270, 18 MiB); a V3 ring packs smaller frames densely in the same
-//! blocks. For a super-frame from a TSO sender the kernel writes `NEEDS_CSUM` with
+//! `tpacket_rcv` writes the header just before each frame in V2 slots and V3 blocks alike)
+//! and takes frames of up to 65,553 bytes (the socket filter's cap with it). Where they go
+//! depends on the ring:
+//!
+//! - V2: the slots stay as without `rx_gso` (`rx_frame_size`, 10 bytes less of frame for
+//!   the header) and the socket has `PACKET_COPY_THRESH`: a frame longer than its slot
+//!   fills the slot cut short, marked `TP_STATUS_COPY`, and `tpacket_rcv` queues the whole
+//!   skb on the socket, which the port reads (`recv`, the header in front) when the cursor
+//!   reaches that slot: one system call per super-frame, none per ordinary frame. The
+//!   queue holds [`AfPacketConfig::rx_gso_frames`] super-frames (`SO_RCVBUFFORCE`, else
+//!   `SO_RCVBUF` capped by `net.core.rmem_max`); when it is full the kernel queues nothing
+//!   and the cut-short slot is counted in `rx_truncated`.
+//!   [`AfPacketPort::rx_gso_queued`] counts the frames read so. Ordinary slots matter:
+//!   with one 64 KiB slot per frame, each small frame lands on its own pages (a TLB miss
+//!   for the reader) and the ring is 18 MiB; a web load generator on veth made 228-243k
+//!   requests/s that way and 268-270k with 2 KiB slots and the queue.
+//! - V3: 1 MiB blocks, room for [`AfPacketConfig::rx_gso_frames`] 64 KiB frames (256 by
+//!   default: 18 MiB), smaller frames packed densely in the same blocks (V3 has no copy
+//!   path: a frame longer than a block's room is cut short by the kernel).
+//!
+//! For a super-frame from a TSO sender the kernel writes `NEEDS_CSUM` with
 //! `csum_start` 34 and `csum_offset` 16, `gso_type` `TCPV4` (`| ECN` with CWR set),
 //! `gso_size` the MSS and `hdr_len` the bytes in the skb's head; the TCP checksum field
 //! holds only the pseudo-header sum.
@@ -430,13 +446,15 @@ pub struct AfPacketConfig {
     /// would have put them on the wire (see
     /// [Receiving GSO super-frames](self#receiving-gso-super-frames)): for a veth whose
     /// peer sends with TSO/GSO (a kernel TCP socket, or a port with [`Self::tso`]). The RX
-    /// socket then has `PACKET_VNET_HDR` and a ring of `rx_gso_frames` 64 KiB frames
-    /// instead of `rx_block_size` x `rx_block_count`; `rx_frame_size` still bounds the
-    /// frames handed up. Either ring layout.
+    /// socket then has `PACKET_VNET_HDR`; a V2 ring keeps its slots and takes super-frames
+    /// through the socket's queue, a V3 ring becomes `rx_gso_frames` 64 KiB frames' worth
+    /// of 1 MiB blocks instead of `rx_block_size` x `rx_block_count`. `rx_frame_size` still
+    /// bounds the frames handed up. Either ring layout.
     pub rx_gso: bool,
-    /// With `rx_gso`: 64 KiB super-frames the RX ring holds at least, each about 64 KiB of
-    /// memory (rounded up to whole 1 MiB ring blocks of 15: 256 asked for gives 270, 18 MiB).
-    /// A V3 ring packs smaller frames densely in the same blocks.
+    /// With `rx_gso`, super-frames that may wait at once. V2: in the socket's queue, 72 KiB
+    /// of receive buffer each (256: 18 MiB at most, taken only while frames wait). V3: 64
+    /// KiB of ring each, rounded up to whole 1 MiB blocks of 15 (256 asked for gives 270,
+    /// 18 MiB), shared with the smaller frames packed densely in the same blocks.
     pub rx_gso_frames: usize,
     /// Join fanout group `.0` with mode `.1`.
     pub fanout: Option<(u16, FanoutMode)>,
@@ -542,6 +560,10 @@ const RX_GSO_FRAME_SIZE: usize =
     (V2_MAC_OFF + VNET_HDR_LEN + RX_GSO_SNAP).next_multiple_of(libc::TPACKET_ALIGNMENT);
 /// With `rx_gso`, an RX ring block: 15 slots (V2), as for TX with TSO.
 const RX_GSO_BLOCK_SIZE: usize = 1 << 20;
+/// What one queued super-frame is charged against the socket's receive buffer (its skb's
+/// `truesize`: 64 KiB of page fragments, the head and the `sk_buff`), to size `SO_RCVBUF`
+/// for `rx_gso_frames` of them.
+const RX_GSO_TRUESIZE: usize = 72 * 1024;
 
 /// Offsets of the block descriptor fields read on the hot path.
 const BD_STATUS: usize =
@@ -569,6 +591,10 @@ struct Geometry {
     rx_ring_snap: usize,
     /// RX frames carry a `virtio_net_hdr` in front (`rx_gso`).
     rx_vnet: bool,
+    /// Frames longer than a slot wait whole in the socket's queue (`PACKET_COPY_THRESH`),
+    /// `rx_queue_bytes` of it (`SO_RCVBUF`): `rx_gso` with a V2 ring.
+    rx_queue: bool,
+    rx_queue_bytes: usize,
     tx_block: usize,
     tx_blocks: usize,
     tx_frame: usize,
@@ -585,8 +611,14 @@ impl Geometry {
     fn new(cfg: &AfPacketConfig, tso: bool) -> Result<Geometry, Error> {
         let bad = |what: String| Err(Error::InvalidConfig { what });
         let page = page_size();
-        if cfg.rx_gso {
+        if cfg.rx_gso && cfg.rx_ring == RxRingKind::V3 {
             return Geometry::new_rx_gso(cfg, tso);
+        }
+        // V2 with rx_gso: ordinary slots, a virtio_net_hdr before each frame, and the
+        // super-frames (longer than a slot) through the socket's queue.
+        let queue = cfg.rx_gso;
+        if queue && cfg.rx_gso_frames == 0 {
+            return bad("rx_gso_frames must be at least 1".into());
         }
         let (rb, rn, rf) = (cfg.rx_block_size, cfg.rx_block_count, cfg.rx_frame_size);
         if rb == 0 || rb % page != 0 {
@@ -600,6 +632,7 @@ impl Geometry {
         // Bytes of an RX frame that do not carry the Ethernet frame.
         let rx_hdr = match cfg.rx_ring {
             RxRingKind::V3 => FRAME_HDR,
+            RxRingKind::V2 if queue => V2_MAC_OFF + VNET_HDR_LEN,
             RxRingKind::V2 => V2_MAC_OFF,
         };
         if rf % libc::TPACKET_ALIGNMENT != 0 || rf < rx_hdr + ETH_MIN_FRAME {
@@ -609,6 +642,7 @@ impl Geometry {
             ));
         }
         let rx_snap = rf - rx_hdr;
+        let queue_bytes = cfg.rx_gso_frames.saturating_mul(RX_GSO_TRUESIZE);
         match cfg.rx_ring {
             RxRingKind::V3 if BLOCK_HDR + V3_MAC_OFF + rx_snap > rb => {
                 return bad(format!(
@@ -639,9 +673,13 @@ impl Geometry {
                 rx_block: rb,
                 rx_blocks: rn,
                 rx_frame: rf,
-                rx_snap,
-                rx_ring_snap: rx_snap,
-                rx_vnet: false,
+                // With the queue, frames handed up are as long as with the V3 ring's
+                // rx_gso (the longer ones arrive through the queue).
+                rx_snap: if queue { rf - FRAME_HDR } else { rx_snap },
+                rx_ring_snap: if queue { RX_GSO_SNAP } else { rx_snap },
+                rx_vnet: queue,
+                rx_queue: queue,
+                rx_queue_bytes: if queue { queue_bytes } else { 0 },
                 tx_block: 0,
                 tx_blocks: 0,
                 tx_frame: 0,
@@ -652,7 +690,7 @@ impl Geometry {
         )
     }
 
-    /// The RX ring with `rx_gso`: slots for 64 KiB super-frames in 1 MiB blocks.
+    /// The V3 RX ring with `rx_gso`: room for 64 KiB super-frames in 1 MiB blocks.
     fn new_rx_gso(cfg: &AfPacketConfig, tso: bool) -> Result<Geometry, Error> {
         let bad = |what: String| Err(Error::InvalidConfig { what });
         let rf = cfg.rx_frame_size;
@@ -686,6 +724,8 @@ impl Geometry {
                 rx_snap: (rf - FRAME_HDR).min(RX_GSO_SNAP),
                 rx_ring_snap: RX_GSO_SNAP,
                 rx_vnet: true,
+                rx_queue: false,
+                rx_queue_bytes: 0,
                 tx_block: 0,
                 tx_blocks: 0,
                 tx_frame: 0,
@@ -930,6 +970,25 @@ fn clear_socket_error(fd: RawFd) {
     }
 }
 
+/// Let the socket queue `bytes` of received skbs (the kernel doubles what it is given,
+/// for its own overhead, so half is asked for): `SO_RCVBUFFORCE`, which needs
+/// `CAP_NET_ADMIN`, else `SO_RCVBUF`, which `net.core.rmem_max` caps.
+fn set_rcvbuf(fd: &OwnedFd, bytes: usize, dev: &str) -> Result<(), Error> {
+    let half = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX / 2);
+    let what = "SO_RCVBUFFORCE for rx_gso super-frames";
+    match set_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &half, what, dev) {
+        Ok(()) => Ok(()),
+        Err(_) => set_opt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &half,
+            "SO_RCVBUF for rx_gso super-frames",
+            dev,
+        ),
+    }
+}
+
 /// The receive half: a `TPACKET_V3` or `TPACKET_V2` ring.
 #[derive(Debug)]
 pub struct AfPacketRx {
@@ -1062,8 +1121,14 @@ fn frame_meta(
         stats.rx_truncated += 1;
         return None;
     }
+    Some(rx_meta(h, h.snaplen))
+}
+
+/// What the callback is told of a frame of `len` bytes with ring header `h`.
+#[inline]
+fn rx_meta(h: &FrameHdr, len: u32) -> RxMeta {
     let mut meta = RxMeta {
-        len: h.snaplen,
+        len,
         rss_hash: h.rss_hash,
         timestamp_ns: u64::from(h.sec) * 1_000_000_000 + u64::from(h.nsec),
         vlan_tci: 0,
@@ -1079,7 +1144,7 @@ fn frame_meta(
         meta.flags |= RxFlags::VLAN_STRIPPED;
         meta.vlan_tci = h.vlan_tci;
     }
-    Some(meta)
+    meta
 }
 
 /// What cutting received super-frames needs (`rx_gso`), owned by the RX half so the hot
@@ -1098,6 +1163,72 @@ struct RxGso {
     frames: u64,
     /// Segments handed up from them.
     segments: u64,
+    /// V2 ring: a super-frame read from the socket's queue (its `virtio_net_hdr`, then
+    /// the frame), `queued_len` bytes of it; `None` with a V3 ring.
+    queued: Option<Box<[u8]>>,
+    queued_len: usize,
+    /// Frames read from the socket's queue.
+    from_queue: u64,
+}
+
+impl RxGso {
+    /// Hand up the frame of a V2 slot the kernel marked `TP_STATUS_COPY` (too long for the
+    /// slot): the whole frame is the next skb in the socket's queue. Read it on the first
+    /// call for the slot, then cut it as [`deliver`] does, keeping it between bursts until
+    /// all its segments are up. One system call per such frame, none for the others.
+    fn deliver_queued<F: FnMut(&mut [u8], &RxMeta)>(
+        &mut self,
+        fd: RawFd,
+        h: &FrameHdr,
+        snap: usize,
+        budget: usize,
+        stats: &mut PortStats,
+        f: &mut F,
+    ) -> (usize, bool) {
+        let Some(mut buf) = self.queued.take() else {
+            // Not asked for (no PACKET_COPY_THRESH): the slot holds only the frame's start.
+            stats.rx_truncated += 1;
+            return (0, true);
+        };
+        if self.next == 0 {
+            self.queued_len = 0;
+            match recv_queued(fd, &mut buf) {
+                Ok(len) if len > VNET_HDR_LEN + ETH_HLEN && len <= buf.len() => {
+                    self.queued_len = len;
+                    self.from_queue += 1;
+                }
+                // Longer than any IPv4 frame (or too short to be one): consumed, counted.
+                Ok(_) => stats.rx_truncated += 1,
+                // Nothing queued for the slot: the ring and the queue disagree.
+                Err(_) => stats.rx_other_drops += 1,
+            }
+        }
+        let len = self.queued_len;
+        let done = if len == 0 {
+            (0, true)
+        } else {
+            let meta = rx_meta(h, (len - VNET_HDR_LEN) as u32);
+            deliver(&mut buf[..len], &meta, snap, Some(self), budget, stats, f)
+        };
+        self.queued = Some(buf);
+        done
+    }
+}
+
+/// Take the next skb off the socket's queue into `buf` without waiting: its length, which
+/// is more than `buf` holds when it was cut short (`MSG_TRUNC`).
+fn recv_queued(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call, and the
+    // kernel writes no more than that.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 /// Hand up one received frame from the ring: `buf` is the frame, with `rx_gso` preceded
@@ -1347,10 +1478,12 @@ impl SlotCursor {
         self.slot_status(ring).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
     }
 
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(
         &mut self,
         ring: &Ring,
+        fd: RawFd,
         snap: Snap,
         stats: &mut PortStats,
         mut gso: Option<&mut RxGso>,
@@ -1378,7 +1511,19 @@ impl SlotCursor {
             // ring and 16-byte aligned.
             let h = unsafe { ptr::read(ring.at(off).cast::<libc::tpacket2_hdr>()) };
             let hdr = FrameHdr::v2(&h);
-            if let Some(meta) = frame_meta(&hdr, self.frame_size, front, snap.ring, stats) {
+            if hdr.status & libc::TP_STATUS_COPY != 0 {
+                let (handed, done) = match gso.as_deref_mut() {
+                    Some(g) => g.deliver_queued(fd, &hdr, snap.up, max - n, stats, &mut f),
+                    None => {
+                        stats.rx_truncated += 1;
+                        (0, true)
+                    }
+                };
+                n += handed;
+                if !done {
+                    break;
+                }
+            } else if let Some(meta) = frame_meta(&hdr, self.frame_size, front, snap.ring, stats) {
                 // SAFETY: the frame and the `vnet` bytes before it lie inside the
                 // user-owned slot after its header (`frame_meta` checked both ends against
                 // the slot); nothing else borrows them, and the slice does not outlive this
@@ -1478,6 +1623,20 @@ impl AfPacketRx {
                 "PACKET_VNET_HDR on the RX socket",
                 dev,
             )?;
+        }
+        if geo.rx_queue {
+            // A frame longer than its slot still fills the slot (cut short, with
+            // TP_STATUS_COPY), and tpacket_rcv queues the whole skb on the socket while the
+            // receive buffer has room: read back with recv for that slot.
+            set_opt(
+                &fd,
+                libc::SOL_PACKET,
+                libc::PACKET_COPY_THRESH,
+                &one,
+                "PACKET_COPY_THRESH",
+                dev,
+            )?;
+            set_rcvbuf(&fd, geo.rx_queue_bytes, dev)?;
         }
         // A filter that accepts everything but only `snap` bytes of it: longer frames
         // arrive with tp_snaplen < tp_len and are counted, not copied whole into the ring.
@@ -1639,7 +1798,10 @@ impl RxQueue for AfPacketRx {
         let (stats, gso) = (&mut self.stats, self.gso.as_mut());
         let n = match &mut self.cursor {
             Cursor::Blocks(c) => c.recv_burst(&self.ring, snap, stats, gso, max, f),
-            Cursor::Slots(c) => c.recv_burst(&self.ring, snap, stats, gso, max, f),
+            Cursor::Slots(c) => {
+                let fd = self.fd.as_raw_fd();
+                c.recv_burst(&self.ring, fd, snap, stats, gso, max, f)
+            }
         };
         if n > 0 {
             self.stats.rx_frames += n as u64;
@@ -2711,6 +2873,11 @@ impl AfPacketPort {
                 next: 0,
                 frames: 0,
                 segments: 0,
+                queued: geo
+                    .rx_queue
+                    .then(|| vec![0; VNET_HDR_LEN + RX_GSO_SNAP].into_boxed_slice()),
+                queued_len: 0,
+                from_queue: 0,
             });
         }
         if !cfg.kernel_drop.is_empty() {
@@ -2795,6 +2962,12 @@ impl AfPacketPort {
         self.rx.gso.as_ref().map_or(0, |g| g.segments)
     }
 
+    /// With [`AfPacketConfig::rx_gso`] on a V2 ring: frames too long for a slot, read whole
+    /// from the socket's queue (see [Receiving GSO super-frames](self#receiving-gso-super-frames)).
+    pub fn rx_gso_queued(&self) -> u64 {
+        self.rx.gso.as_ref().map_or(0, |g| g.from_queue)
+    }
+
     /// The receive socket, for an event loop that polls several ports at once (readable
     /// when a ring block (V3) or frame (V2) is ready).
     pub fn rx_fd(&self) -> RawFd {
@@ -2815,32 +2988,28 @@ mod tests {
     use crate::backend::vnet::*;
 
     #[test]
-    fn rx_gso_rings_hold_64_kib_super_frames_in_1_mib_blocks() {
-        for kind in [RxRingKind::V2, RxRingKind::V3] {
-            let cfg = AfPacketConfig {
-                rx_gso: true,
-                rx_ring: kind,
-                ..AfPacketConfig::new("x")
-            };
-            let geo = Geometry::new(&cfg, false).unwrap();
-            assert!(geo.rx_vnet);
-            assert_eq!(geo.rx_frame, 65_632);
-            // tpacket_rcv's macoff with the header: the frame must end inside the slot.
-            assert!(V2_MAC_OFF + VNET_HDR_LEN + geo.rx_ring_snap <= geo.rx_frame);
-            assert!(V3_MAC_OFF + VNET_HDR_LEN + geo.rx_ring_snap <= geo.rx_block - BLOCK_HDR);
-            assert_eq!(geo.rx_ring_snap, 14 + 4 + 65_535);
-            assert_eq!((geo.rx_block, geo.rx_per_block()), (1 << 20, 15));
-            assert_eq!((geo.rx_blocks, geo.rx_frames()), (18, 270));
-            // Frames handed up stay as without rx_gso (less the ring header).
-            assert_eq!(geo.rx_snap, 2016);
-            // The TX ring is not touched.
-            assert_eq!(geo.tx_frames(), 1024);
-            assert!(!geo.tx_vnet || cfg.linear_tx());
-        }
-        let none = AfPacketConfig {
+    fn a_v3_rx_gso_ring_holds_64_kib_super_frames_in_1_mib_blocks() {
+        let cfg = AfPacketConfig {
             rx_gso: true,
-            rx_gso_frames: 0,
+            rx_ring: RxRingKind::V3,
             ..AfPacketConfig::new("x")
+        };
+        let geo = Geometry::new(&cfg, false).unwrap();
+        assert!(geo.rx_vnet && !geo.rx_queue);
+        assert_eq!(geo.rx_frame, 65_632);
+        // tpacket_rcv's macoff with the header: the frame must end inside the block.
+        assert!(V3_MAC_OFF + VNET_HDR_LEN + geo.rx_ring_snap <= geo.rx_block - BLOCK_HDR);
+        assert_eq!(geo.rx_ring_snap, 14 + 4 + 65_535);
+        assert_eq!((geo.rx_block, geo.rx_per_block()), (1 << 20, 15));
+        assert_eq!((geo.rx_blocks, geo.rx_frames()), (18, 270));
+        // Frames handed up stay as without rx_gso (less the ring header).
+        assert_eq!(geo.rx_snap, 2016);
+        // The TX ring is not touched.
+        assert_eq!(geo.tx_frames(), 1024);
+        assert!(!geo.tx_vnet || cfg.linear_tx());
+        let none = AfPacketConfig {
+            rx_gso_frames: 0,
+            ..cfg.clone()
         };
         assert!(Geometry::new(&none, false).is_err());
         let one = AfPacketConfig {
@@ -2848,6 +3017,44 @@ mod tests {
             ..none
         };
         assert_eq!(Geometry::new(&one, false).unwrap().rx_frames(), 15);
+    }
+
+    #[test]
+    fn a_v2_rx_gso_ring_keeps_ordinary_slots_and_queues_super_frames_on_the_socket() {
+        let cfg = AfPacketConfig {
+            rx_gso: true,
+            rx_ring: RxRingKind::V2,
+            ..AfPacketConfig::new("x")
+        };
+        let plain = Geometry::new(
+            &AfPacketConfig {
+                rx_gso: false,
+                ..cfg.clone()
+            },
+            false,
+        )
+        .unwrap();
+        let geo = Geometry::new(&cfg, false).unwrap();
+        assert!(geo.rx_vnet && geo.rx_queue);
+        // The same slots as without rx_gso: 2 KiB each, 2048 of them (4 MiB, not 18).
+        assert_eq!(
+            (geo.rx_frame, geo.rx_frames()),
+            (plain.rx_frame, plain.rx_frames())
+        );
+        assert_eq!((geo.rx_frame, geo.rx_frames()), (2048, 16 * 128));
+        // A VLAN-tagged 1500-byte frame still fits a slot behind both headers; anything
+        // up to the largest super-frame passes the filter (to be queued whole).
+        assert!(V2_MAC_OFF + VNET_HDR_LEN + 1500 + ETH_HLEN + VLAN_HLEN <= geo.rx_frame);
+        assert_eq!(geo.rx_ring_snap, 14 + 4 + 65_535);
+        assert_eq!(geo.rx_snap, 2016);
+        // 256 super-frames of 72 KiB may wait in the socket's queue.
+        assert_eq!(geo.rx_queue_bytes, 256 * 72 * 1024);
+        let none = AfPacketConfig {
+            rx_gso_frames: 0,
+            ..cfg
+        };
+        assert!(Geometry::new(&none, false).is_err());
+        assert!(!plain.rx_queue && !plain.rx_vnet && plain.rx_queue_bytes == 0);
     }
 
     #[test]
