@@ -43,7 +43,9 @@ pub struct TcpConfig {
     /// Answer SYNs with SYN cookies (RFC 4987) when the backlog is full.
     pub syn_cookies: bool,
     /// TIME-WAIT connections kept at most (their cost is bounded: past it the oldest is
-    /// recycled, RFC 6191 style, and counted).
+    /// recycled, RFC 6191 style, and counted). Each keeps its table entry, 128 bytes with
+    /// what TIME-WAIT needs; its full TCB goes back to the core's pool when the wait
+    /// begins (see [`TcpCore::full_tcbs`](crate::TcpCore::full_tcbs)).
     pub max_time_wait: usize,
     /// Our MSS: the interface MTU minus 40 (RFC 9293 3.7.1, RFC 6691).
     pub mss: u16,

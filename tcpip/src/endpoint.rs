@@ -7,6 +7,13 @@
 //! buffers. Nothing in it allocates per segment; buffers are taken on first need and
 //! recycled when connections end. No clock: every call takes `now`.
 //!
+//! A table entry is small: the TCB itself (over a kilobyte) lives in a box from a pool, and
+//! a connection entering TIME-WAIT gives it back, keeping only what that state needs in
+//! its entry (`TimeWaitState`; a segment for it gets a TCB again, in TIME-WAIT, for the
+//! ordinary rules). A server that closes thousands of connections a second so keeps
+//! thousands of TIME-WAIT entries without its live TCBs leaving the cache: the pool hands
+//! out the most recently freed TCB first.
+//!
 //! The crate documentation shows two cores wired together by hand.
 
 use crate::app::{Conn, TcpApp, TxPool};
@@ -22,11 +29,11 @@ use crate::sink::SegmentSink;
 use crate::siphash::Key;
 use crate::stats::TcpStats;
 use crate::table::{FourTuple, Handle, InsertError, Table};
-use crate::tcb::{CloseReason, Env, Events, IcmpKind, PeerSyn, State, Tcb};
+use crate::tcb::{CloseReason, Env, Events, IcmpKind, PeerSyn, State, Tcb, TimeWaitState};
 use crate::wire::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 use eth::ratelimit::TokenBucket;
 use eth::wire::WireError;
-use nmio::{Instant, TimerWheel};
+use nmio::{Instant, TimerHandle, TimerWheel};
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -89,13 +96,84 @@ impl fmt::Display for TcpError {
 
 impl std::error::Error for TcpError {}
 
-/// Per-TCB bookkeeping of the core, kept next to the TCB.
+/// A connection in the table: its TCB and the core's bookkeeping for it.
 struct Slot {
-    tcb: Tcb,
+    body: Body,
+    /// The wheel entry at the connection's earliest deadline.
+    timer: Option<(TimerHandle, Instant)>,
     /// Counted in `half_open`.
     half_open: bool,
     /// Pushed on the TIME-WAIT queue.
     in_time_wait: bool,
+}
+
+/// A connection is a full TCB (kept in a box from the core's pool, so the table's entries
+/// stay small), or once in TIME-WAIT only what that state needs.
+enum Body {
+    Live(Box<Tcb>),
+    TimeWait(TimeWaitState),
+}
+
+impl Slot {
+    fn new(tcb: Box<Tcb>, half_open: bool) -> Slot {
+        Slot {
+            body: Body::Live(tcb),
+            timer: None,
+            half_open,
+            in_time_wait: false,
+        }
+    }
+
+    fn live(&self) -> Option<&Tcb> {
+        match &self.body {
+            Body::Live(t) => Some(t),
+            Body::TimeWait(_) => None,
+        }
+    }
+
+    fn live_mut(&mut self) -> Option<&mut Tcb> {
+        match &mut self.body {
+            Body::Live(t) => Some(t),
+            Body::TimeWait(_) => None,
+        }
+    }
+
+    fn state(&self) -> State {
+        match &self.body {
+            Body::Live(t) => t.state,
+            Body::TimeWait(_) => State::TimeWait,
+        }
+    }
+}
+
+/// Full TCBs not in use, most recently freed last: a new connection takes the one most
+/// likely still in the cache, and none is allocated once the pool has grown to the most
+/// connections open at once.
+#[derive(Default)]
+struct TcbPool {
+    // Boxes, not TCBs: each moves between the pool and a table entry as a pointer.
+    #[allow(clippy::vec_box)]
+    free: Vec<Box<Tcb>>,
+    allocated: usize,
+}
+
+impl TcbPool {
+    fn boxed(&mut self, tcb: Tcb) -> Box<Tcb> {
+        match self.free.pop() {
+            Some(mut b) => {
+                *b = tcb;
+                b
+            }
+            None => {
+                self.allocated += 1;
+                Box::new(tcb)
+            }
+        }
+    }
+
+    fn give_back(&mut self, b: Box<Tcb>) {
+        self.free.push(b);
+    }
 }
 
 /// The sans-IO TCP of one core. See the [module docs](self).
@@ -110,6 +188,7 @@ pub struct TcpCore {
     challenge: TokenBucket,
     half_open: usize,
     time_wait: VecDeque<Handle>,
+    tcbs: TcbPool,
     objects: Vec<PreparedObject>,
     rx_pool: Vec<RingBuf>,
     rx_budget: usize,
@@ -139,6 +218,7 @@ impl TcpCore {
             challenge: TokenBucket::new(CHALLENGE_ACKS_PER_SEC, CHALLENGE_ACKS_PER_SEC, now),
             half_open: 0,
             time_wait: VecDeque::with_capacity(cfg.max_time_wait),
+            tcbs: TcbPool::default(),
             objects: Vec::new(),
             rx_pool: Vec::new(),
             rx_budget: DEFAULT_REASSEMBLY_RINGS,
@@ -168,18 +248,25 @@ impl TcpCore {
     pub fn time_wait_count(&self) -> usize {
         self.table
             .iter()
-            .filter(|(_, _, s)| s.tcb.state == State::TimeWait)
+            .filter(|(_, _, s)| s.state() == State::TimeWait)
             .count()
+    }
+
+    /// Full TCBs allocated so far, in use or pooled for reuse: at most the connections open
+    /// at once, TIME-WAIT not counted (it keeps a small record instead).
+    pub fn full_tcbs(&self) -> usize {
+        self.tcbs.allocated
     }
 
     /// The state of a connection, if it exists.
     pub fn state(&self, h: Handle) -> Option<State> {
-        self.table.get(h).map(|s| s.tcb.state)
+        self.table.get(h).map(Slot::state)
     }
 
-    /// A connection's TCB, to look at.
+    /// A connection's TCB, to look at (`None` once in TIME-WAIT, which keeps only a small
+    /// record: see [`state`](Self::state)).
     pub fn tcb(&self, h: Handle) -> Option<&Tcb> {
-        self.table.get(h).map(|s| &s.tcb)
+        self.table.get(h).and_then(Slot::live)
     }
 
     /// The handle of the connection on this four-tuple.
@@ -274,15 +361,20 @@ impl TcpCore {
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, local, remote);
         let mut tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
         tcb.set_ts_offset(ts_offset);
-        let slot = Slot {
-            tcb,
-            half_open: false,
-            in_time_wait: false,
-        };
+        let slot = Slot::new(self.tcbs.boxed(tcb), false);
         let h = match self.table.insert(tuple, slot) {
             Ok(h) => h,
-            Err(InsertError::Full(_)) => return Err(TcpError::TableFull),
-            Err(InsertError::Exists(..)) => return Err(TcpError::InUse),
+            Err(e) => {
+                let full = matches!(e, InsertError::Full(_));
+                if let Body::Live(b) = e.into_value().body {
+                    self.tcbs.give_back(b);
+                }
+                return Err(if full {
+                    TcpError::TableFull
+                } else {
+                    TcpError::InUse
+                });
+            }
         };
         self.finish(now, h, Events::default(), &[], &mut (), sink);
         Ok(h)
@@ -318,13 +410,13 @@ impl TcpCore {
         sink: &mut impl SegmentSink,
         f: impl FnOnce(&mut Conn<'_>) -> R,
     ) -> Option<R> {
-        let slot = self.table.get_mut(h)?;
-        if slot.tcb.state == State::Closed || !slot.tcb.app_visible {
+        let tcb = self.table.get_mut(h)?.live_mut()?;
+        if tcb.state == State::Closed || !tcb.app_visible {
             return None;
         }
         let mut conn = Conn {
             handle: h,
-            tcb: &mut slot.tcb,
+            tcb,
             tx_pool: &mut self.tx_pool,
             objects: &self.objects,
             cfg: &self.cfg,
@@ -366,12 +458,14 @@ impl TcpCore {
             self.stats.rx_icmp_out_of_window += 1;
             return;
         };
-        let Some(slot) = self.table.get_mut(h) else {
+        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
+            // TIME-WAIT: nothing of ours is in flight to be quoted.
+            self.stats.rx_icmp_out_of_window += 1;
             return;
         };
         let mut ev = Events::default();
         let mut env = env!(self, now);
-        if slot.tcb.on_icmp(&mut env, seq, kind, &mut ev) {
+        if tcb.on_icmp(&mut env, seq, kind, &mut ev) {
             self.finish(now, h, ev, &[], app, sink);
         }
     }
@@ -456,13 +550,12 @@ impl TcpCore {
     /// RFC 6191 / RFC 9293 3.10.7.4: a SYN to a TIME-WAIT connection whose sequence number
     /// (or timestamp) is beyond the old one opens a new connection. Frees the old TCB.
     fn time_wait_reuse(&mut self, h: Handle, seg: &TcpRepr) -> bool {
-        let Some(slot) = self.table.get(h) else {
+        let Some(Body::TimeWait(tw)) = self.table.get(h).map(|s| &s.body) else {
             return false;
         };
-        if slot.tcb.state != State::TimeWait
-            || !seg.flags.contains(TcpFlags::SYN)
+        if !seg.flags.contains(TcpFlags::SYN)
             || seg.flags.contains(TcpFlags::ACK)
-            || !slot.tcb.accepts_new_syn(seg)
+            || !tw.accepts_new_syn(seg)
         {
             return false;
         }
@@ -571,17 +664,18 @@ impl TcpCore {
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, local, remote);
         let mut tcb = Tcb::accept(local, remote, iss, &peer, &self.cfg, l.cc, now, false);
         tcb.set_ts_offset(ts_offset);
-        let slot = Slot {
-            tcb,
-            half_open: true,
-            in_time_wait: false,
-        };
+        let slot = Slot::new(self.tcbs.boxed(tcb), true);
         match self.table.insert(FourTuple { local, remote }, slot) {
             Ok(h) => {
                 self.half_open += 1;
                 self.finish(now, h, Events::default(), &[], app, sink);
             }
-            Err(_) => self.stats.table_full += 1,
+            Err(e) => {
+                if let Body::Live(b) = e.into_value().body {
+                    self.tcbs.give_back(b);
+                }
+                self.stats.table_full += 1;
+            }
         }
     }
 
@@ -672,23 +766,25 @@ impl TcpCore {
         );
         tcb.set_ts_offset(self.isn.ts_offset(local, remote));
         tcb.set_window_from_ack(seg);
-        let slot = Slot {
-            tcb,
-            half_open: false,
-            in_time_wait: false,
-        };
-        let Ok(h) = self.table.insert(FourTuple { local, remote }, slot) else {
-            self.stats.table_full += 1;
-            return true;
+        let slot = Slot::new(self.tcbs.boxed(tcb), false);
+        let h = match self.table.insert(FourTuple { local, remote }, slot) {
+            Ok(h) => h,
+            Err(e) => {
+                if let Body::Live(b) = e.into_value().body {
+                    self.tcbs.give_back(b);
+                }
+                self.stats.table_full += 1;
+                return true;
+            }
         };
         self.stats.syn_cookies_accepted += 1;
         let mut ev = Events {
             established: true,
             ..Events::default()
         };
-        if let Some(slot) = self.table.get_mut(h) {
+        if let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) {
             let mut env = env!(self, now);
-            slot.tcb.on_segment(
+            tcb.on_segment(
                 &mut env,
                 seg,
                 payload,
@@ -711,11 +807,12 @@ impl TcpCore {
         sink: &mut impl SegmentSink,
     ) {
         let mut ev = Events::default();
-        let Some(slot) = self.table.get_mut(h) else {
+        self.revive(now, h);
+        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
             return;
         };
         let mut env = env!(self, now);
-        slot.tcb.on_segment(
+        tcb.on_segment(
             &mut env,
             seg,
             payload,
@@ -741,13 +838,23 @@ impl TcpCore {
             let Some(slot) = self.table.get_mut(h) else {
                 continue;
             };
-            if slot.tcb.timer.is_some_and(|(t, _)| t == th) {
-                slot.tcb.timer = None;
+            if slot.timer.is_some_and(|(t, _)| t == th) {
+                slot.timer = None;
             }
-            let mut ev = Events::default();
-            let mut env = env!(self, now);
-            slot.tcb.on_timer(&mut env, &mut ev);
-            self.finish(now, h, ev, &[], app, sink);
+            match &mut slot.body {
+                Body::Live(tcb) => {
+                    let mut ev = Events::default();
+                    let mut env = env!(self, now);
+                    tcb.on_timer(&mut env, &mut ev);
+                    self.finish(now, h, ev, &[], app, sink);
+                }
+                Body::TimeWait(tw) if tw.wait_at <= now => {
+                    // The wait is over (the application heard of the close when it began).
+                    self.stats.closed += 1;
+                    self.free(h);
+                }
+                Body::TimeWait(_) => self.rearm(h),
+            }
         }
     }
 
@@ -764,16 +871,16 @@ impl TcpCore {
     ) {
         // Callbacks, in RFC order: established, ACK, text, FIN.
         if ev.established {
-            let Some(slot) = self.table.get_mut(h) else {
+            let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
                 return;
             };
-            slot.tcb.app_visible = true;
-            if slot.tcb.passive {
+            tcb.app_visible = true;
+            if tcb.passive {
                 self.stats.accepted += 1;
             } else {
                 self.stats.connected += 1;
             }
-            let passive = slot.tcb.passive;
+            let passive = tcb.passive;
             self.callback(h, app, |app, conn| {
                 if passive {
                     app.on_accept(conn)
@@ -800,45 +907,50 @@ impl TcpCore {
         let Some(slot) = self.table.get_mut(h) else {
             return;
         };
-        if slot.half_open && slot.tcb.state != State::SynReceived {
+        let Body::Live(tcb) = &mut slot.body else {
+            return;
+        };
+        if slot.half_open && tcb.state != State::SynReceived {
             slot.half_open = false;
             self.half_open -= 1;
         }
         let mut env = env!(self, now);
-        if slot.tcb.abort_requested {
-            slot.tcb.abort(&mut env, sink);
+        if tcb.abort_requested {
+            tcb.abort(&mut env, sink);
             env.stats.aborted += 1;
             ev.closed = Some(CloseReason::Aborted);
         } else {
-            slot.tcb.output(&mut env, sink);
+            tcb.output(&mut env, sink);
         }
-        if slot.tcb.state == State::Closed && ev.closed.is_none() {
+        if tcb.state == State::Closed && ev.closed.is_none() {
             // Closed without an event: TIME-WAIT ended, or an active open the application
             // closed before it completed.
             ev.closed = Some(CloseReason::Normal);
         }
         if let Some(reason) = ev.closed {
             match reason {
-                CloseReason::Normal if slot.tcb.state != State::Closed => {}
+                CloseReason::Normal if tcb.state != State::Closed => {}
                 CloseReason::Normal => self.stats.closed += 1,
                 CloseReason::Refused => self.stats.connect_failed += 1,
                 CloseReason::Reset | CloseReason::TimedOut => self.stats.aborted += 1,
                 CloseReason::Aborted => {}
             }
-            if slot.tcb.app_visible {
-                slot.tcb.app_visible = false;
+            if tcb.app_visible {
+                tcb.app_visible = false;
                 app.on_closed(h, reason);
             }
         }
         let Some(slot) = self.table.get_mut(h) else {
             return;
         };
-        match slot.tcb.state {
+        match slot.state() {
             State::Closed => self.free(h),
-            State::TimeWait if !slot.in_time_wait => {
-                slot.in_time_wait = true;
-                self.recycle_buffers(h);
-                self.push_time_wait(h);
+            State::TimeWait => {
+                if !slot.in_time_wait {
+                    slot.in_time_wait = true;
+                    self.push_time_wait(h);
+                }
+                self.compact(h, now);
                 self.rearm(h);
             }
             _ => self.rearm(h),
@@ -851,15 +963,15 @@ impl TcpCore {
         app: &mut A,
         f: impl FnOnce(&mut A, &mut Conn<'_>),
     ) {
-        let Some(slot) = self.table.get_mut(h) else {
+        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
             return;
         };
-        if slot.tcb.abort_requested || !slot.tcb.app_visible {
+        if tcb.abort_requested || !tcb.app_visible {
             return;
         }
         let mut conn = Conn {
             handle: h,
-            tcb: &mut slot.tcb,
+            tcb,
             tx_pool: &mut self.tx_pool,
             objects: &self.objects,
             cfg: &self.cfg,
@@ -868,10 +980,12 @@ impl TcpCore {
     }
 
     fn deliver_ring<A: TcpApp>(&mut self, h: Handle, n: u32, app: &mut A) {
-        let Some(slot) = self.table.get_mut(h) else {
-            return;
-        };
-        let Some(ring) = slot.tcb.rx_ring.take() else {
+        let Some(ring) = self
+            .table
+            .get_mut(h)
+            .and_then(Slot::live_mut)
+            .and_then(|t| t.rx_ring.take())
+        else {
             return;
         };
         let (a, b) = ring.peek(0, n as usize);
@@ -880,9 +994,9 @@ impl TcpCore {
                 self.callback(h, app, |app, conn| app.on_data(conn, part));
             }
         }
-        if let Some(slot) = self.table.get_mut(h) {
-            slot.tcb.rx_ring = Some(ring);
-            slot.tcb.ring_delivered(n, &mut self.rx_pool);
+        if let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) {
+            tcb.rx_ring = Some(ring);
+            tcb.ring_delivered(n, &mut self.rx_pool);
         }
     }
 
@@ -908,7 +1022,7 @@ impl TcpCore {
         if self
             .table
             .get(old)
-            .is_some_and(|s| s.tcb.state == State::TimeWait)
+            .is_some_and(|s| s.state() == State::TimeWait)
         {
             self.stats.time_wait_recycled += 1;
             self.free(old);
@@ -927,29 +1041,64 @@ impl TcpCore {
     }
 
     fn recycle_buffers(&mut self, h: Handle) {
-        let Some(slot) = self.table.get_mut(h) else {
+        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
             return;
         };
-        if let Some(r) = slot.tcb.rx_ring.take() {
+        if let Some(r) = tcb.rx_ring.take() {
             self.rx_pool.push(r);
         }
-        if let Some(mut r) = slot.tcb.queue.ring.take() {
+        if let Some(mut r) = tcb.queue.ring.take() {
             r.clear();
             self.tx_pool.free.push(r);
         }
-        if slot.tcb.txlog_has_buffer() {
-            self.seg_pool.push(slot.tcb.take_txlog_buffer());
+        if tcb.txlog_has_buffer() {
+            self.seg_pool.push(tcb.take_txlog_buffer());
         }
+    }
+
+    /// A connection now in TIME-WAIT keeps only what that state needs; its buffers and
+    /// full TCB go back to the pools for the next connections.
+    fn compact(&mut self, h: Handle, now: Instant) {
+        self.recycle_buffers(h);
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        let Body::Live(tcb) = &slot.body else {
+            return;
+        };
+        let tw = Body::TimeWait(tcb.time_wait_state(now));
+        if let Body::Live(b) = std::mem::replace(&mut slot.body, tw) {
+            self.tcbs.give_back(b);
+        }
+    }
+
+    /// A segment for a connection in TIME-WAIT: a full TCB again, in that state, for the
+    /// ordinary rules to answer it ([`finish`](Self::finish) compacts it again after).
+    fn revive(&mut self, now: Instant, h: Handle) {
+        let Some(t) = self.table.tuple(h) else {
+            return;
+        };
+        let Some(slot) = self.table.get_mut(h) else {
+            return;
+        };
+        let Body::TimeWait(tw) = &slot.body else {
+            return;
+        };
+        let tcb = Tcb::from_time_wait(tw, t.local, t.remote, &self.cfg, now);
+        slot.body = Body::Live(self.tcbs.boxed(tcb));
     }
 
     fn free(&mut self, h: Handle) {
         self.recycle_buffers(h);
         if let Some((_, slot)) = self.table.remove(h) {
-            if let Some((th, _)) = slot.tcb.timer {
+            if let Some((th, _)) = slot.timer {
                 self.timers.cancel(th);
             }
             if slot.half_open {
                 self.half_open -= 1;
+            }
+            if let Body::Live(b) = slot.body {
+                self.tcbs.give_back(b);
             }
         }
     }
@@ -959,23 +1108,26 @@ impl TcpCore {
         let Some(slot) = self.table.get_mut(h) else {
             return;
         };
-        let want = slot.tcb.next_deadline();
-        match (slot.tcb.timer, want) {
+        let want = match &slot.body {
+            Body::Live(tcb) => tcb.next_deadline(),
+            Body::TimeWait(tw) => Some(tw.wait_at),
+        };
+        match (slot.timer, want) {
             (None, None) => {}
             (Some((th, _)), None) => {
                 self.timers.cancel(th);
-                slot.tcb.timer = None;
+                slot.timer = None;
             }
             (Some((_, at)), Some(w)) if at == w => {}
             (Some((th, _)), Some(w)) => {
                 if self.timers.reschedule(th, w) {
-                    slot.tcb.timer = Some((th, w));
+                    slot.timer = Some((th, w));
                 } else {
-                    slot.tcb.timer = self.timers.schedule(w, h.to_token()).map(|t| (t, w));
+                    slot.timer = self.timers.schedule(w, h.to_token()).map(|t| (t, w));
                 }
             }
             (None, Some(w)) => {
-                slot.tcb.timer = self.timers.schedule(w, h.to_token()).map(|t| (t, w));
+                slot.timer = self.timers.schedule(w, h.to_token()).map(|t| (t, w));
             }
         }
     }
@@ -985,15 +1137,4 @@ impl TcpCore {
 /// RFC 1122 4.2.3.10). Directed broadcasts are the IPv4 layer's to filter.
 fn is_group(ip: Ipv4Addr) -> bool {
     ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified()
-}
-
-impl Tcb {
-    /// RFC 6191: a new SYN may reuse a TIME-WAIT four-tuple when its timestamp is newer,
-    /// or (without timestamps) its sequence number is beyond the old connection's.
-    pub(crate) fn accepts_new_syn(&self, seg: &TcpRepr) -> bool {
-        match (self.timestamps_recent(), seg.options.timestamps) {
-            (Some(recent), Some((tsval, _))) => (tsval.wrapping_sub(recent) as i32) > 0,
-            _ => seg.seq.gt(self.rcv_next()),
-        }
-    }
 }

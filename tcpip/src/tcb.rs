@@ -429,8 +429,54 @@ pub struct Tcb {
     pub(crate) app_visible: bool,
     /// A reset to send from this TCB's addresses: `(seq, ack)`.
     pending_rst: Option<(Seq, Option<Seq>)>,
-    /// The core's wheel entry for this TCB.
-    pub(crate) timer: Option<(nmio::TimerHandle, Instant)>,
+}
+
+/// What a connection in TIME-WAIT still needs once its full [`Tcb`] is given back: the
+/// sequence spaces, window and timestamp state that the TIME-WAIT rules read (RFC 9293
+/// 3.10.7.4: answer a retransmitted FIN and restart the wait, challenge ACKs for RST and
+/// SYN, PAWS; RFC 6191 and 7323 for a new SYN on the four-tuple) and the end of the wait.
+/// About a tenth of a TCB, so thousands of closed connections do not push the live ones
+/// out of the cache (Linux keeps a small `tcp_timewait_sock` for the same reason). A
+/// segment for it rebuilds a TCB ([`Tcb::from_time_wait`]) that runs the ordinary rules.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeWaitState {
+    pub(crate) wait_at: Instant,
+    ts_recent_at: Instant,
+    iss: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    snd_max: Seq,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    q_seq: Seq,
+    irs: Seq,
+    rcv_nxt: Seq,
+    last_ack_sent: Seq,
+    fin_at: Option<Seq>,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    smss: u32,
+    rcv_wnd: u32,
+    ts_recent: u32,
+    ts_offset: u32,
+    snd_shift: u8,
+    rcv_shift: u8,
+    ts_ok: bool,
+    sack_ok: bool,
+    ws_ok: bool,
+    passive: bool,
+    fin_queued: bool,
+}
+
+impl TimeWaitState {
+    /// RFC 6191: a new SYN may reuse the four-tuple when its timestamp is newer, or
+    /// (without timestamps) its sequence number is beyond the old connection's.
+    pub(crate) fn accepts_new_syn(&self, seg: &TcpRepr) -> bool {
+        match (self.ts_ok, seg.options.timestamps) {
+            (true, Some((tsval, _))) => (tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+            _ => seg.seq.gt(self.rcv_nxt),
+        }
+    }
 }
 
 /// What the peer's SYN told us.
@@ -531,8 +577,79 @@ impl Tcb {
             abort_requested: false,
             app_visible: false,
             pending_rst: None,
-            timer: None,
         }
+    }
+
+    /// What TIME-WAIT keeps of this connection (it must be in TIME-WAIT, its wait set).
+    pub(crate) fn time_wait_state(&self, now: Instant) -> TimeWaitState {
+        TimeWaitState {
+            wait_at: self.wait_at.unwrap_or(now),
+            ts_recent_at: self.ts_recent_at,
+            iss: self.iss,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            snd_max: self.snd_max,
+            snd_wl1: self.snd_wl1,
+            snd_wl2: self.snd_wl2,
+            q_seq: self.q_seq,
+            irs: self.irs,
+            rcv_nxt: self.rcv_nxt,
+            last_ack_sent: self.last_ack_sent,
+            fin_at: self.fin_at,
+            snd_wnd: self.snd_wnd,
+            max_snd_wnd: self.max_snd_wnd,
+            smss: self.smss,
+            rcv_wnd: self.rcv_wnd,
+            ts_recent: self.ts_recent,
+            ts_offset: self.ts_offset,
+            snd_shift: self.snd_shift,
+            rcv_shift: self.rcv_shift,
+            ts_ok: self.ts_ok,
+            sack_ok: self.sack_ok,
+            ws_ok: self.ws_ok,
+            passive: self.passive,
+            fin_queued: self.fin_queued,
+        }
+    }
+
+    /// A TCB in TIME-WAIT again from what [`time_wait_state`](Self::time_wait_state)
+    /// kept, for a segment to it: nothing in flight, nothing to deliver, the application
+    /// long told, the wait ending when it did.
+    pub(crate) fn from_time_wait(
+        tw: &TimeWaitState,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        cfg: &TcpConfig,
+        now: Instant,
+    ) -> Self {
+        let mut t = Tcb::blank(local, remote, tw.iss, cfg, cfg.cc, now);
+        t.state = State::TimeWait;
+        t.passive = tw.passive;
+        t.snd_una = tw.snd_una;
+        t.snd_nxt = tw.snd_nxt;
+        t.snd_max = tw.snd_max;
+        t.snd_wnd = tw.snd_wnd;
+        t.max_snd_wnd = tw.max_snd_wnd;
+        t.snd_wl1 = tw.snd_wl1;
+        t.snd_wl2 = tw.snd_wl2;
+        t.snd_shift = tw.snd_shift;
+        t.smss = tw.smss;
+        t.q_seq = tw.q_seq;
+        t.fin_queued = tw.fin_queued;
+        t.irs = tw.irs;
+        t.rcv_nxt = tw.rcv_nxt;
+        t.rcv_wnd = tw.rcv_wnd;
+        t.rcv_shift = tw.rcv_shift;
+        t.fin_at = tw.fin_at;
+        t.ts_ok = tw.ts_ok;
+        t.ts_recent = tw.ts_recent;
+        t.ts_recent_at = tw.ts_recent_at;
+        t.ts_offset = tw.ts_offset;
+        t.last_ack_sent = tw.last_ack_sent;
+        t.sack_ok = tw.sack_ok;
+        t.ws_ok = tw.ws_ok;
+        t.wait_at = Some(tw.wait_at);
+        t
     }
 
     /// Use `offset` for this connection's timestamp clock (before its first segment).
@@ -674,11 +791,6 @@ impl Tcb {
         .min()
     }
 
-    /// TS.Recent, when timestamps are in use.
-    pub(crate) fn timestamps_recent(&self) -> Option<u32> {
-        self.ts_ok.then_some(self.ts_recent)
-    }
-
     /// Whether the in-flight records hold a buffer (for the core's pool).
     pub(crate) fn txlog_has_buffer(&self) -> bool {
         self.txlog.has_buffer()
@@ -687,11 +799,6 @@ impl Tcb {
     /// The in-flight records' buffer, emptied, for the core's pool.
     pub(crate) fn take_txlog_buffer(&mut self) -> VecDeque<TxSeg> {
         self.txlog.take_buffer()
-    }
-
-    /// RCV.NXT.
-    pub(crate) fn rcv_next(&self) -> Seq {
-        self.rcv_nxt
     }
 
     /// An ICMP error quoting our segment at `seq` (RFC 5927; the core checked the four-tuple).

@@ -668,11 +668,63 @@ fn active_close_goes_fin_wait_time_wait_then_freed() {
     let out = h.send(&seg(FA, r, s + 1));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
     assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert!(
+        h.core.tcb(c).is_none(),
+        "TIME-WAIT keeps a small record, not the TCB"
+    );
     assert_eq!(h.app.closed(), [(c, CloseReason::Normal)]);
     assert!(h.advance(tw - ms(1)).is_empty());
     assert_eq!(h.core.time_wait_count(), 1);
     h.advance(ms(1));
     assert_eq!(h.core.connections(), 0);
+    assert_eq!(h.core.stats().closed, 1);
+}
+
+/// TIME-WAIT connections hold no full TCB: 300 connections closed one after another all
+/// wait, and every one of them used the same pooled TCB.
+#[test]
+fn time_wait_connections_give_their_tcb_back() {
+    let mut h = Host::listening(TcpConfig::default());
+    for port in 42000u16..42300 {
+        let (c, iss, irs) = handshake(&mut h, plain_syn(1000).ports(port, PORT));
+        let (s, r) = (iss + 1, irs + 1);
+        h.act(c, |c| c.close());
+        h.send(&seg(ACK, r, s + 1).ports(port, PORT));
+        let out = h.send(&seg(FA, r, s + 1).ports(port, PORT));
+        assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
+        assert_eq!(h.core.state(c), Some(State::TimeWait));
+    }
+    assert_eq!(h.core.time_wait_count(), 300);
+    assert_eq!(h.core.connections(), 300);
+    assert_eq!(h.core.full_tcbs(), 1);
+}
+
+/// A segment to a TIME-WAIT connection is answered by the ordinary rules from what the
+/// small record kept: the peer's retransmitted FIN gets an ACK echoing TS.Recent (PAWS
+/// state kept), an old timestamp is refused (PAWS), and an in-window RST ends the wait.
+#[test]
+fn time_wait_answers_from_its_record_with_timestamps_and_resets() {
+    let (mut h, c, s, r) = open_with(TcpConfig::default(), plain_syn(1000).ts(100, 0));
+    h.act(c, |c| c.close());
+    h.send(&seg(ACK, r, s + 1).ts(110, 0));
+    h.send(&seg(FA, r, s + 1).ts(120, 0));
+    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    let out = h.send(&seg(FA, r, s + 1).ts(130, 0));
+    assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
+    // TS.Recent is the first FIN's (RFC 7323 4.3: a duplicate does not update it).
+    assert_eq!(out[0].options().timestamps.map(|t| t.1), Some(120), "TSecr");
+    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    let paws = h.core.stats().rx_paws;
+    h.send(&seg(FA, r, s + 1).ts(50, 0));
+    assert_eq!(
+        h.core.stats().rx_paws,
+        paws + 1,
+        "an older timestamp fails PAWS"
+    );
+    assert!(h.send(&seg(RST, r + 1, Seq(0))).is_empty());
+    assert_eq!(h.core.state(c), None);
+    assert_eq!(h.core.connections(), 0);
+    assert_eq!(h.core.full_tcbs(), 1);
 }
 
 /// TIME-WAIT has a bounded cost and never keeps a live connection out: with the table full
