@@ -26,11 +26,22 @@ const SMALL: &[u8] = b"a small object for loadgen\n";
 /// Sent by `web` as TSO super-frames, which the veth hands the other end whole.
 const BIG: usize = 200_000;
 
-/// A child process killed on drop.
+/// A child process stopped on drop.
 struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // SIGTERM first: `timeout` passes it on to the server it runs, where SIGKILL would
+        // end `timeout` alone and leave python's server running (and holding its port).
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
