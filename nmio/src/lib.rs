@@ -54,6 +54,7 @@ pub mod stats;
 pub mod timer;
 pub mod tso;
 
+pub use backend::sys::prefetch_ref as prefetch;
 pub use clock::{Clock, CoarseClock, Instant, MonotonicClock, VirtualClock};
 pub use error::Error;
 pub use event_loop::{Context, EventLoop, FnHandler, Handler, KickPolicy, LoopConfig, LoopStats};

@@ -109,6 +109,16 @@ impl PreparedPool {
         self.arena.get_mut(off..off + len as usize)
     }
 
+    /// Start loading the image of `id` into the caches: a hint, nothing for an unknown id.
+    /// A sender of many images at random asks for the next ones before it writes the
+    /// current one, so their misses overlap.
+    #[inline]
+    pub fn prefetch(&self, id: PreparedId) {
+        if let Some(image) = self.get(id) {
+            crate::prefetch(image);
+        }
+    }
+
     /// Images stored.
     pub fn len(&self) -> usize {
         self.spans.len()

@@ -282,6 +282,16 @@ impl<Tx: TxQueue> UdpOut<'_, '_, Tx> {
         PreparedDatagram::new(self.cx.tx, self.iface, src_port, payload)
     }
 
+    /// Start loading `p`'s image into the caches ([`nmio::prefetch`]): a server answering
+    /// a burst asks for every image first, so their misses overlap instead of each send
+    /// waiting for its own.
+    #[inline]
+    pub fn prefetch_prepared(&self, p: &PreparedDatagram) {
+        if let Some(image) = self.cx.tx.prepared(p.id()) {
+            nmio::prefetch(image);
+        }
+    }
+
     /// Send a prepared datagram to `dst`, its payload patched with `patches`, through the
     /// port's prepared path in `mode`. While the next hop is still being resolved the
     /// datagram is copied through the IPv4 output path instead and held for ARP (counted

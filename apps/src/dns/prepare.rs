@@ -49,11 +49,15 @@
 //!
 //! The table is keyed by name, not (name, type): a node holds its few types in a short
 //! list scanned linearly, plus one template for every other type, so the walk-up for
-//! misses needs one probe per label. It is a `HashMap` keyed by the lowercased wire name
-//! with [`SeededHasher`], an FxHash-style multiply-rotate over 8-byte words with a
-//! per-process random seed: a few nanoseconds per key instead of SipHash's tens. The table is built from the zone files
-//! and never grows, so a query can only probe chains the zone made; the seed keeps those
-//! chains from being predictable from the public zone contents.
+//! misses needs one probe per label. It is a flat open-addressing table (`NameTable`):
+//! a bucket array at most half full and one arena of records, each the lowercased wire
+//! name followed by its type list with each type's header flags, template and frame, so
+//! an answer at an existing name costs a bucket and a record, two cache lines or three.
+//! Names are hashed with [`SeededHasher`], an FxHash-style multiply-rotate over 8-byte
+//! words with a per-process random seed: a few nanoseconds per key instead of SipHash's
+//! tens. The table is built from the zone files and never grows, so a query can only
+//! probe runs the zone made; the seed keeps those runs from being predictable from the
+//! public zone contents.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -96,6 +100,8 @@ pub enum PrepareError {
     BadRdata { owner: String, rtype: Rtype },
     /// A response that would exceed 65535 octets.
     TooLarge { owner: String, rtype: Rtype },
+    /// More names than the table's 32-bit offsets reach.
+    TooManyNames { names: usize },
 }
 
 impl fmt::Display for PrepareError {
@@ -111,6 +117,9 @@ impl fmt::Display for PrepareError {
             Self::TooLarge { owner, rtype } => {
                 write!(f, "{owner} {rtype}: the response exceeds 65535 octets")
             }
+            Self::TooManyNames { names } => {
+                write!(f, "{names} names are more than one table holds")
+            }
         }
     }
 }
@@ -123,24 +132,220 @@ impl std::error::Error for PrepareError {}
 
 /// Every response of a set of zones; see the module documentation.
 pub struct Prepared {
-    nodes: HashMap<Box<[u8]>, Node, SeededHasher>,
+    names: NameTable,
+    /// Per name (its record's `below`): answers for names below it that do not exist
+    /// (the name is their closest encloser).
+    below: Vec<Below>,
     templates: Vec<Template>,
     tails: Vec<u8>,
     ends: Vec<u16>,
-    /// Per node, per entry of its exact type table (then its `other`): the frame.
-    frame_ids: Vec<u32>,
     /// The distinct (template, question length) pairs answers at existing names use.
     frames: Vec<(u32, u16)>,
 }
 
-/// One name that exists in a zone.
+/// One name that exists in a zone, while the table is built.
 struct Node {
     /// Answers for this very name.
     exact: TypeTable,
-    /// Where this node's frames start in [`Prepared::frame_ids`].
-    first_frame: u32,
     /// Answers for names below it that do not exist (this node is their closest encloser).
     below: Below,
+}
+
+/// The names of the zones in one open-addressing table, built once and never changed:
+/// linear probing in a bucket array at most half full, and every name's record in one
+/// arena. A lookup touches a bucket (a cache line of eight) and the record, which holds
+/// the name and everything an answer at it needs, where a map of boxed keys to nodes
+/// touched the bucket, the key, the node and its type list, each a miss in a large zone.
+///
+/// A bucket holds 32 bits of the name's hash (the tag; 0 marks an empty bucket, so a
+/// tag always has its low bit set) and where the record starts. A record, 4-aligned, in
+/// little-endian words: `name length | entries << 8`, the index of its [`Below`], the
+/// name (padded to 4), then `entries` + 1 entries of 12 octets: QTYPE and the template's
+/// header flags (16 bits each), template and frame (32 bits each); the last entry, for
+/// every other QTYPE, has QTYPE 0.
+struct NameTable {
+    hasher: SeededHasher,
+    buckets: Box<[Bucket]>,
+    mask: usize,
+    records: Box<[u8]>,
+    count: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    tag: u32,
+    at: u32,
+}
+
+/// Octets of a record before the name.
+const RECORD_HEAD: usize = 8;
+/// Octets of a record entry.
+const ENTRY_LEN: usize = 12;
+
+/// What a lookup found, before the answer's sections are read ([`Prepared::answer_for`]):
+/// enough to send a prepared frame without touching the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    flags: u16,
+    template: u32,
+    frame: u32,
+}
+
+impl Found {
+    /// A placeholder (REFUSED, no frame) for storage not yet filled in.
+    pub const NONE: Found = Found {
+        flags: 0x8005,
+        template: REFUSED,
+        frame: NO_FRAME,
+    };
+
+    /// See [`Answer::frame`].
+    #[inline]
+    pub fn frame(&self) -> Option<usize> {
+        (self.frame != NO_FRAME).then_some(self.frame as usize)
+    }
+
+    /// See [`Answer::flags`].
+    #[inline]
+    pub fn flags(&self) -> u16 {
+        self.flags
+    }
+
+    #[inline]
+    pub fn rcode(&self) -> Rcode {
+        Rcode(self.flags & 0x000f)
+    }
+}
+
+#[inline]
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl NameTable {
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(key);
+        h.finish()
+    }
+
+    /// The bucket `hash` starts probing at, and its tag.
+    #[inline]
+    fn start(&self, hash: u64) -> (usize, u32) {
+        (hash as usize & self.mask, (hash >> 32) as u32 | 1)
+    }
+
+    /// The record of `key` (whose hash is `hash`).
+    #[inline]
+    fn find(&self, key: &[u8], hash: u64) -> Option<usize> {
+        let (mut i, tag) = self.start(hash);
+        loop {
+            let b = self.buckets[i];
+            if b.tag == 0 {
+                return None;
+            }
+            if b.tag == tag && self.name(b.at as usize) == key {
+                return Some(b.at as usize);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The record of the first bucket whose tag matches, without comparing names: the
+    /// record [`NameTable::find`] will almost surely read.
+    #[inline]
+    fn candidate(&self, hash: u64) -> Option<usize> {
+        let (mut i, tag) = self.start(hash);
+        loop {
+            let b = self.buckets[i];
+            if b.tag == 0 {
+                return None;
+            }
+            if b.tag == tag {
+                return Some(b.at as usize);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline]
+    fn name(&self, at: usize) -> &[u8] {
+        let len = usize::from(self.records[at]);
+        &self.records[at + RECORD_HEAD..at + RECORD_HEAD + len]
+    }
+
+    #[inline]
+    fn below(&self, at: usize) -> usize {
+        u32_at(&self.records, at + 4) as usize
+    }
+
+    /// The entry of the record at `at` for `qtype`.
+    #[inline]
+    fn entry(&self, at: usize, qtype: u16) -> Found {
+        let r = &*self.records;
+        let head = u32_at(r, at);
+        let len = (head & 0xff) as usize;
+        let mut e = at + RECORD_HEAD + len.next_multiple_of(4);
+        for _ in 0..head >> 8 {
+            if u16_at(r, e) == qtype {
+                break;
+            }
+            e += ENTRY_LEN;
+        }
+        Found {
+            flags: u16_at(r, e + 2),
+            template: u32_at(r, e + 4),
+            frame: u32_at(r, e + 8),
+        }
+    }
+
+    /// Builds the table; `record` writes each name's record (after its name) and gives
+    /// its entry count and below index.
+    fn build<T>(
+        names: impl ExactSizeIterator<Item = (Box<[u8]>, T)>,
+        mut record: impl FnMut(&[u8], T, &mut Vec<u8>) -> (usize, u32),
+    ) -> Result<NameTable, PrepareError> {
+        let n = names.len();
+        let buckets = n.saturating_mul(2).next_power_of_two().max(16);
+        let mut t = NameTable {
+            hasher: SeededHasher::new(),
+            buckets: vec![Bucket::default(); buckets].into_boxed_slice(),
+            mask: buckets - 1,
+            records: Box::new([]),
+            count: n,
+        };
+        let mut records = Vec::new();
+        for (name, value) in names {
+            let name = &*name;
+            let at = records.len();
+            let too_many = || PrepareError::TooManyNames { names: n };
+            let at32 = u32::try_from(at).map_err(|_| too_many())?;
+            records.extend_from_slice(&[0; RECORD_HEAD]);
+            records.extend_from_slice(name);
+            records.resize(records.len().next_multiple_of(4), 0);
+            let (entries, below) = record(name, value, &mut records);
+            let entries = u32::try_from(entries)
+                .ok()
+                .filter(|&e| e < 1 << 24)
+                .ok_or_else(too_many)?;
+            let head = name.len() as u32 | entries << 8;
+            records[at..at + 4].copy_from_slice(&head.to_le_bytes());
+            records[at + 4..at + 8].copy_from_slice(&below.to_le_bytes());
+            let (mut i, tag) = t.start(t.hash(name));
+            while t.buckets[i].tag != 0 {
+                i = (i + 1) & t.mask;
+            }
+            t.buckets[i] = Bucket { tag, at: at32 };
+        }
+        t.records = records.into_boxed_slice();
+        Ok(t)
+    }
 }
 
 enum Below {
@@ -157,26 +362,11 @@ struct TypeTable {
 }
 
 impl TypeTable {
-    #[inline]
     fn get(&self, qtype: u16) -> u32 {
-        self.entry(qtype).1
-    }
-
-    /// The entry's position (`types.len()` for "other") and template.
-    #[inline]
-    fn entry(&self, qtype: u16) -> (usize, u32) {
         self.types
             .iter()
-            .position(|&(t, _)| t == qtype)
-            .map_or((self.types.len(), self.other), |i| (i, self.types[i].1))
-    }
-
-    /// Templates in entry order, "other" last.
-    fn templates(&self) -> impl Iterator<Item = u32> + '_ {
-        self.types
-            .iter()
-            .map(|&(_, id)| id)
-            .chain(std::iter::once(self.other))
+            .find(|&&(t, _)| t == qtype)
+            .map_or(self.other, |&(_, id)| id)
     }
 }
 
@@ -313,12 +503,65 @@ impl Prepared {
     /// is answered REFUSED, never a panic.
     #[inline]
     pub fn lookup(&self, key: &[u8], qtype: u16) -> Answer<'_> {
-        if let Some(node) = self.nodes.get(key) {
-            let (i, template) = node.exact.entry(qtype);
-            let mut answer = self.answer(template);
-            answer.frame = self.frame_ids[node.first_frame as usize + i];
-            return answer;
+        self.answer_for(self.find(key, self.hash(key), qtype))
+    }
+
+    /// [`Prepared::lookup`] for a question read by [`wire::question_key`]; classes other
+    /// than IN are REFUSED.
+    #[inline]
+    pub fn lookup_question(&self, question: &Question<'_>, key: &[u8]) -> Answer<'_> {
+        let key = question_name(question, key);
+        self.answer_for(self.find_question(question, key, self.hash(key)))
+    }
+
+    /// The hash of `key` in the name table, for the staged lookup of a burst: hash and
+    /// [`Prepared::prefetch_bucket`] for every query, then
+    /// [`Prepared::prefetch_record`] for every query, then [`Prepared::find`]; the
+    /// cache misses of the queries overlap where one lookup at a time waited for each.
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.names.hash(key)
+    }
+
+    /// Start loading the bucket a key of `hash` is probed from.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        nmio::prefetch(&self.names.buckets[hash as usize & self.names.mask]);
+    }
+
+    /// Start loading the record a key of `hash` most likely has (its bucket should be in
+    /// the cache by now: [`Prepared::prefetch_bucket`]).
+    #[inline]
+    pub fn prefetch_record(&self, hash: u64) {
+        if let Some(at) = self.names.candidate(hash) {
+            let r = &self.names.records;
+            nmio::prefetch(&r[at..r.len().min(at + 64)]);
         }
+    }
+
+    /// [`Prepared::lookup`] with the key's [`Prepared::hash`], stopping short of the
+    /// answer's sections.
+    #[inline]
+    pub fn find(&self, key: &[u8], hash: u64, qtype: u16) -> Found {
+        if let Some(at) = self.names.find(key, hash) {
+            return self.names.entry(at, qtype);
+        }
+        self.find_below(key, qtype)
+    }
+
+    /// [`Prepared::find`] for a question read by [`wire::question_key`], `key` its name
+    /// ([`question_name`]); classes other than IN are REFUSED.
+    #[inline]
+    pub fn find_question(&self, question: &Question<'_>, key: &[u8], hash: u64) -> Found {
+        if question.qclass != Class::IN {
+            return self.found(REFUSED);
+        }
+        self.find(key, hash, question.qtype.0)
+    }
+
+    /// A name that does not exist: the closest encloser's answer for names below it.
+    #[cold]
+    fn find_below(&self, key: &[u8], qtype: u16) -> Found {
         let mut at = 0;
         while let Some(&len) = key.get(at) {
             if len == 0 {
@@ -326,24 +569,35 @@ impl Prepared {
             }
             at += 1 + len as usize;
             let Some(rest) = key.get(at..) else { break };
-            if let Some(node) = self.nodes.get(rest) {
-                return self.answer(match &node.below {
+            if let Some(r) = self.names.find(rest, self.hash(rest)) {
+                return self.found(match &self.below[self.names.below(r)] {
                     Below::Same(id) => *id,
                     Below::Wildcard(table) => table.get(qtype),
                 });
             }
         }
-        self.answer(REFUSED)
+        self.found(REFUSED)
     }
 
-    /// [`Prepared::lookup`] for a question read by [`wire::question_key`]; classes other
-    /// than IN are REFUSED.
-    #[inline]
-    pub fn lookup_question(&self, question: &Question<'_>, key: &[u8]) -> Answer<'_> {
-        if question.qclass != Class::IN {
-            return self.answer(REFUSED);
+    fn found(&self, template: u32) -> Found {
+        Found {
+            flags: self.templates[template as usize].flags,
+            template,
+            frame: NO_FRAME,
         }
-        self.lookup(&key[..question.name_len.min(key.len())], question.qtype.0)
+    }
+
+    /// The answer `found` stands for.
+    #[inline]
+    pub fn answer_for(&self, found: Found) -> Answer<'_> {
+        let mut answer = self.answer(found.template);
+        answer.frame = found.frame;
+        answer
+    }
+
+    /// Number of names (existing names and empty non-terminals) in the table.
+    pub fn name_count(&self) -> usize {
+        self.names.count
     }
 
     /// Number of prepared tails.
@@ -377,6 +631,12 @@ impl Prepared {
             frame: NO_FRAME,
         }
     }
+}
+
+/// The part of `key` (as [`wire::question_key`] writes it) that is `question`'s name.
+#[inline]
+pub fn question_name<'k>(question: &Question<'_>, key: &'k [u8]) -> &'k [u8] {
+    &key[..question.name_len.min(key.len())]
 }
 
 /// Builds a [`SeededHasher`]-keyed table's hashers; see the module documentation.
@@ -1214,7 +1474,7 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
     };
     let refused = store.build(Mode::Shared, |_| Ok(flags(false, Rcode::REFUSED)))?;
     debug_assert_eq!(refused, REFUSED);
-    let mut nodes = HashMap::with_hasher(SeededHasher::new());
+    let mut nodes: HashMap<Box<[u8]>, Node> = HashMap::new();
     // DS answers the parent gives for the apex of a child zone we also serve.
     let mut parent_ds: Vec<(Name, u32)> = Vec::new();
     for z in &data {
@@ -1284,14 +1544,7 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
                     (exact, below)
                 }
             };
-            nodes.insert(
-                Box::from(name.as_wire()),
-                Node {
-                    exact,
-                    first_frame: 0,
-                    below,
-                },
-            );
+            nodes.insert(Box::from(name.as_wire()), Node { exact, below });
         }
     }
     for (name, ds) in parent_ds {
@@ -1309,26 +1562,33 @@ pub fn prepare(zones: &[Zone]) -> Result<Prepared, PrepareError> {
     }
     // One frame per distinct (template, question length): ANY shares its RRset's, and a
     // referral at a cut is shared by cuts of the same name length.
-    let mut frame_ids = Vec::new();
     let mut frames = Vec::new();
     let mut seen: HashMap<(u32, u16), u32> = HashMap::new();
-    for (name, node) in nodes.iter_mut() {
-        node.first_frame = frame_ids.len() as u32;
+    let mut below = Vec::with_capacity(nodes.len());
+    let templates = &store.templates;
+    let names = NameTable::build(nodes.into_iter(), |name, node, out| {
         let qlen = (name.len() + 4) as u16;
-        for template in node.exact.templates() {
-            let id = *seen.entry((template, qlen)).or_insert_with(|| {
+        let types = node.exact.types.iter().map(|&(t, id)| (t, id));
+        for (qtype, template) in types.chain(std::iter::once((NO_TYPE, node.exact.other))) {
+            let frame = *seen.entry((template, qlen)).or_insert_with(|| {
                 frames.push((template, qlen));
                 (frames.len() - 1) as u32
             });
-            frame_ids.push(id);
+            out.extend_from_slice(&qtype.to_le_bytes());
+            out.extend_from_slice(&templates[template as usize].flags.to_le_bytes());
+            out.extend_from_slice(&template.to_le_bytes());
+            out.extend_from_slice(&frame.to_le_bytes());
         }
-    }
+        let entries = node.exact.types.len();
+        below.push(node.below);
+        (entries, (below.len() - 1) as u32)
+    })?;
     Ok(Prepared {
-        nodes,
+        names,
+        below,
         templates: store.templates,
         tails: store.tails,
         ends: store.ends,
-        frame_ids,
         frames,
     })
 }

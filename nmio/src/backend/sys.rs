@@ -179,6 +179,17 @@ pub(crate) fn prefetch(p: *const u8, len: usize) {
     let _ = (p, len);
 }
 
+/// [`prefetch`] for any value: starts loading every cache line `r` spans (an unaligned
+/// value may start late in one line and end in the next). The public face is
+/// [`crate::prefetch`]: an application that will touch several unrelated cold lines (one
+/// per query of a burst, say) asks for all of them first, so the misses overlap.
+#[inline]
+pub fn prefetch_ref<T: ?Sized>(r: &T) {
+    let p = std::ptr::from_ref(r).cast::<u8>();
+    let skew = p as usize & 63;
+    prefetch(p.wrapping_sub(skew), std::mem::size_of_val(r) + skew);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
