@@ -244,30 +244,27 @@ impl NameTable {
     /// The record of `key` (whose hash is `hash`).
     #[inline]
     fn find(&self, key: &[u8], hash: u64) -> Option<usize> {
-        let (mut i, tag) = self.start(hash);
-        loop {
-            let b = self.buckets[i];
-            if b.tag == 0 {
-                return None;
-            }
-            if b.tag == tag && self.name(b.at as usize) == key {
-                return Some(b.at as usize);
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.probe(hash, |at| self.name(at) == key)
     }
 
     /// The record of the first bucket whose tag matches, without comparing names: the
     /// record [`NameTable::find`] will almost surely read.
     #[inline]
     fn candidate(&self, hash: u64) -> Option<usize> {
+        self.probe(hash, |_| true)
+    }
+
+    /// Walk the run from `hash`'s bucket to the first empty one: the first record whose
+    /// tag matches and that `accept` takes.
+    #[inline]
+    fn probe(&self, hash: u64, accept: impl Fn(usize) -> bool) -> Option<usize> {
         let (mut i, tag) = self.start(hash);
         loop {
             let b = self.buckets[i];
             if b.tag == 0 {
                 return None;
             }
-            if b.tag == tag {
+            if b.tag == tag && accept(b.at as usize) {
                 return Some(b.at as usize);
             }
             i = (i + 1) & self.mask;
