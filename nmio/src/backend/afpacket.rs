@@ -1167,6 +1167,8 @@ struct RxGso {
     /// the frame), `queued_len` bytes of it; `None` with a V3 ring.
     queued: Option<Box<[u8]>>,
     queued_len: usize,
+    /// The RX socket, whose queue `queued` is read from (owned by the RX half).
+    fd: RawFd,
     /// Frames read from the socket's queue.
     from_queue: u64,
 }
@@ -1178,7 +1180,6 @@ impl RxGso {
     /// all its segments are up. One system call per such frame, none for the others.
     fn deliver_queued<F: FnMut(&mut [u8], &RxMeta)>(
         &mut self,
-        fd: RawFd,
         h: &FrameHdr,
         snap: usize,
         budget: usize,
@@ -1192,7 +1193,7 @@ impl RxGso {
         };
         if self.next == 0 {
             self.queued_len = 0;
-            match recv_queued(fd, &mut buf) {
+            match recv_queued(self.fd, &mut buf) {
                 Ok(len) if len > VNET_HDR_LEN + ETH_HLEN && len <= buf.len() => {
                     self.queued_len = len;
                     self.from_queue += 1;
@@ -1478,12 +1479,10 @@ impl SlotCursor {
         self.slot_status(ring).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
     }
 
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn recv_burst<F: FnMut(&mut [u8], &RxMeta)>(
         &mut self,
         ring: &Ring,
-        fd: RawFd,
         snap: Snap,
         stats: &mut PortStats,
         mut gso: Option<&mut RxGso>,
@@ -1513,7 +1512,7 @@ impl SlotCursor {
             let hdr = FrameHdr::v2(&h);
             if hdr.status & libc::TP_STATUS_COPY != 0 {
                 let (handed, done) = match gso.as_deref_mut() {
-                    Some(g) => g.deliver_queued(fd, &hdr, snap.up, max - n, stats, &mut f),
+                    Some(g) => g.deliver_queued(&hdr, snap.up, max - n, stats, &mut f),
                     None => {
                         stats.rx_truncated += 1;
                         (0, true)
@@ -1798,10 +1797,7 @@ impl RxQueue for AfPacketRx {
         let (stats, gso) = (&mut self.stats, self.gso.as_mut());
         let n = match &mut self.cursor {
             Cursor::Blocks(c) => c.recv_burst(&self.ring, snap, stats, gso, max, f),
-            Cursor::Slots(c) => {
-                let fd = self.fd.as_raw_fd();
-                c.recv_burst(&self.ring, fd, snap, stats, gso, max, f)
-            }
+            Cursor::Slots(c) => c.recv_burst(&self.ring, snap, stats, gso, max, f),
         };
         if n > 0 {
             self.stats.rx_frames += n as u64;
@@ -2878,6 +2874,7 @@ impl AfPacketPort {
                     .then(|| vec![0; VNET_HDR_LEN + RX_GSO_SNAP].into_boxed_slice()),
                 queued_len: 0,
                 from_queue: 0,
+                fd: rx.fd.as_raw_fd(),
             });
         }
         if !cfg.kernel_drop.is_empty() {
