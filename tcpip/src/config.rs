@@ -35,17 +35,20 @@ impl Default for Keepalive {
 /// Settings of one TCP instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpConfig {
-    /// Connections (every state but LISTEN) the table holds; sized at start-up.
+    /// Open connections (every state but LISTEN and TIME-WAIT, which `max_time_wait`
+    /// bounds) the table holds; sized at start-up.
     pub max_connections: usize,
     /// Half-open connections (SYN-RECEIVED) at once, all listeners together. Beyond it
     /// SYNs are answered with cookies (if `syn_cookies`) or dropped, counted either way.
     pub syn_backlog: usize,
     /// Answer SYNs with SYN cookies (RFC 4987) when the backlog is full.
     pub syn_cookies: bool,
-    /// TIME-WAIT connections kept at most (their cost is bounded: past it the oldest is
-    /// recycled, RFC 6191 style, and counted). Each keeps its table entry, 128 bytes with
-    /// what TIME-WAIT needs; its full TCB goes back to the core's pool when the wait
-    /// begins (see [`TcpCore::full_tcbs`](crate::TcpCore::full_tcbs)).
+    /// TIME-WAIT connections kept at most, in a table of their own beside the
+    /// `max_connections` open ones (they never keep an open connection out). Past it the
+    /// oldest wait ends early, counted in `time_wait_recycled`. A record is what
+    /// TIME-WAIT needs, about 130 bytes with its table entry (0: none kept); the full TCB
+    /// goes back to the core's pool when the wait begins (see
+    /// [`TcpCore::full_tcbs`](crate::TcpCore::full_tcbs)).
     pub max_time_wait: usize,
     /// Our MSS: the interface MTU minus 40 (RFC 9293 3.7.1, RFC 6691).
     pub mss: u16,
@@ -144,8 +147,8 @@ impl TcpConfig {
         if self.syn_backlog == 0 {
             return bad("syn_backlog must be at least 1");
         }
-        if self.max_time_wait > self.max_connections {
-            return bad("max_time_wait cannot exceed max_connections");
+        if self.max_time_wait > crate::table::MAX_CAPACITY {
+            return bad("max_time_wait must be at most 2^30");
         }
         // RFC 9293 3.7.1: 536 is the default; below 88 the headers would not fit an MTU of
         // 128, and nothing useful runs there.
@@ -251,7 +254,10 @@ mod tests {
                 },
                 "keepalive",
             ),
-            (|c| c.max_time_wait = c.max_connections + 1, "max_time_wait"),
+            (
+                |c| c.max_time_wait = crate::table::MAX_CAPACITY + 1,
+                "max_time_wait",
+            ),
         ];
         for (edit, want) in cases {
             let mut c = TcpConfig::default();

@@ -7,12 +7,13 @@
 //! buffers. Nothing in it allocates per segment; buffers are taken on first need and
 //! recycled when connections end. No clock: every call takes `now`.
 //!
-//! A table entry is small: the TCB itself (over a kilobyte) lives in a box from a pool, and
-//! a connection entering TIME-WAIT gives it back, keeping only what that state needs in
-//! its entry (`TimeWaitState`; a segment for it gets a TCB again, in TIME-WAIT, for the
-//! ordinary rules). A server that closes thousands of connections a second so keeps
-//! thousands of TIME-WAIT entries without its live TCBs leaving the cache: the pool hands
-//! out the most recently freed TCB first.
+//! A table entry is small: the TCB itself (over a kilobyte) lives in a box from a pool. A
+//! connection entering TIME-WAIT leaves the table and gives its TCB back, keeping only
+//! what that state needs (`TimeWaitState`) in a table of TIME-WAIT records of its own
+//! (`timewait`; a segment for it gets a TCB again, in TIME-WAIT, for the ordinary rules).
+//! A server that closes thousands of connections a second so keeps thousands of
+//! TIME-WAIT records while its open connections keep reusing the same few table slots,
+//! TCBs (the pool hands out the most recently freed first) and buffers, all in the cache.
 //!
 //! The crate documentation shows two cores wired together by hand.
 
@@ -29,7 +30,8 @@ use crate::sink::SegmentSink;
 use crate::siphash::Key;
 use crate::stats::TcpStats;
 use crate::table::{FourTuple, Handle, InsertError, Table};
-use crate::tcb::{CloseReason, Env, Events, IcmpKind, PeerSyn, State, Tcb, TimeWaitState};
+use crate::tcb::{CloseReason, Env, Events, IcmpKind, PeerSyn, State, Tcb};
+use crate::timewait::TimeWaits;
 use crate::wire::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 use eth::ratelimit::TokenBucket;
 use eth::wire::WireError;
@@ -96,53 +98,31 @@ impl fmt::Display for TcpError {
 
 impl std::error::Error for TcpError {}
 
-/// A connection in the table: its TCB and the core's bookkeeping for it.
+/// An open connection in the table: its TCB (in a box from the core's pool, so the
+/// table's entries stay small) and the core's bookkeeping for it.
 struct Slot {
-    body: Body,
+    tcb: Box<Tcb>,
     /// The wheel entry at the connection's earliest deadline.
     timer: Option<(TimerHandle, Instant)>,
     /// Counted in `half_open`.
     half_open: bool,
-    /// Pushed on the TIME-WAIT queue.
-    in_time_wait: bool,
-}
-
-/// A connection is a full TCB (kept in a box from the core's pool, so the table's entries
-/// stay small), or once in TIME-WAIT only what that state needs.
-enum Body {
-    Live(Box<Tcb>),
-    TimeWait(TimeWaitState),
 }
 
 impl Slot {
     fn new(tcb: Box<Tcb>, half_open: bool) -> Slot {
         Slot {
-            body: Body::Live(tcb),
+            tcb,
             timer: None,
             half_open,
-            in_time_wait: false,
         }
     }
 
-    fn live(&self) -> Option<&Tcb> {
-        match &self.body {
-            Body::Live(t) => Some(t),
-            Body::TimeWait(_) => None,
-        }
+    fn tcb(&self) -> &Tcb {
+        &self.tcb
     }
 
-    fn live_mut(&mut self) -> Option<&mut Tcb> {
-        match &mut self.body {
-            Body::Live(t) => Some(t),
-            Body::TimeWait(_) => None,
-        }
-    }
-
-    fn state(&self) -> State {
-        match &self.body {
-            Body::Live(t) => t.state,
-            Body::TimeWait(_) => State::TimeWait,
-        }
+    fn tcb_mut(&mut self) -> &mut Tcb {
+        &mut self.tcb
     }
 }
 
@@ -187,7 +167,7 @@ pub struct TcpCore {
     stats: TcpStats,
     challenge: TokenBucket,
     half_open: usize,
-    time_wait: VecDeque<Handle>,
+    time_waits: TimeWaits,
     tcbs: TcbPool,
     objects: Vec<PreparedObject>,
     rx_pool: Vec<RingBuf>,
@@ -217,7 +197,7 @@ impl TcpCore {
             stats: TcpStats::default(),
             challenge: TokenBucket::new(CHALLENGE_ACKS_PER_SEC, CHALLENGE_ACKS_PER_SEC, now),
             half_open: 0,
-            time_wait: VecDeque::with_capacity(cfg.max_time_wait),
+            time_waits: TimeWaits::new(cfg.max_time_wait, keys[0]),
             tcbs: TcbPool::default(),
             objects: Vec::new(),
             rx_pool: Vec::new(),
@@ -239,17 +219,14 @@ impl TcpCore {
         &self.stats
     }
 
-    /// Connections in the table (TIME-WAIT included).
+    /// Connections held: open ones and those in TIME-WAIT.
     pub fn connections(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.time_waits.len()
     }
 
     /// Connections in TIME-WAIT.
     pub fn time_wait_count(&self) -> usize {
-        self.table
-            .iter()
-            .filter(|(_, _, s)| s.state() == State::TimeWait)
-            .count()
+        self.time_waits.len()
     }
 
     /// Full TCBs allocated so far, in use or pooled for reuse: at most the connections open
@@ -258,18 +235,29 @@ impl TcpCore {
         self.tcbs.allocated
     }
 
-    /// The state of a connection, if it exists.
+    /// The state of an open connection; `None` once it is closed or in TIME-WAIT, where
+    /// it keeps only a record by four-tuple (see [`state_of`](Self::state_of)). The
+    /// application hears [`TcpApp::on_closed`] when either begins.
     pub fn state(&self, h: Handle) -> Option<State> {
-        self.table.get(h).map(Slot::state)
+        self.table.get(h).map(|s| s.tcb.state)
     }
 
-    /// A connection's TCB, to look at (`None` once in TIME-WAIT, which keeps only a small
-    /// record: see [`state`](Self::state)).
+    /// The state of the connection on a four-tuple, TIME-WAIT included.
+    pub fn state_of(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<State> {
+        let t = FourTuple { local, remote };
+        match self.table.find(&t) {
+            Some(h) => self.state(h),
+            None => self.time_waits.find(&t).map(|_| State::TimeWait),
+        }
+    }
+
+    /// An open connection's TCB, to look at.
     pub fn tcb(&self, h: Handle) -> Option<&Tcb> {
-        self.table.get(h).and_then(Slot::live)
+        self.table.get(h).map(Slot::tcb)
     }
 
-    /// The handle of the connection on this four-tuple.
+    /// The handle of the open connection on this four-tuple (not one in TIME-WAIT: see
+    /// [`state_of`](Self::state_of)).
     pub fn find(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<Handle> {
         self.table.find(&FourTuple { local, remote })
     }
@@ -324,7 +312,10 @@ impl TcpCore {
 
     /// When [`on_timeout`](Self::on_timeout) next has work (`None`: no timer pending).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        match (self.timers.next_deadline(), self.time_waits.next_end()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Open a connection from `local` (port 0: an ephemeral port) to `remote`; the SYN goes
@@ -348,7 +339,7 @@ impl TcpCore {
         cc: CcKind,
         sink: &mut impl SegmentSink,
     ) -> Result<Handle, TcpError> {
-        if !self.make_room() {
+        if self.table.is_full() {
             self.stats.table_full += 1;
             return Err(TcpError::TableFull);
         }
@@ -358,6 +349,9 @@ impl TcpCore {
             local
         };
         let tuple = FourTuple { local, remote };
+        if self.time_waits.find(&tuple).is_some() {
+            return Err(TcpError::InUse);
+        }
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, local, remote);
         let mut tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
         tcb.set_ts_offset(ts_offset);
@@ -366,9 +360,7 @@ impl TcpCore {
             Ok(h) => h,
             Err(e) => {
                 let full = matches!(e, InsertError::Full(_));
-                if let Body::Live(b) = e.into_value().body {
-                    self.tcbs.give_back(b);
-                }
+                self.tcbs.give_back(e.into_value().tcb);
                 return Err(if full {
                     TcpError::TableFull
                 } else {
@@ -393,7 +385,8 @@ impl TcpCore {
             if self.listeners.iter().any(|l| l.port == port) {
                 continue;
             }
-            if self.table.find(&FourTuple { local, remote }).is_none() {
+            let t = FourTuple { local, remote };
+            if self.table.find(&t).is_none() && self.time_waits.find(&t).is_none() {
                 return Ok(local);
             }
         }
@@ -410,7 +403,7 @@ impl TcpCore {
         sink: &mut impl SegmentSink,
         f: impl FnOnce(&mut Conn<'_>) -> R,
     ) -> Option<R> {
-        let tcb = self.table.get_mut(h)?.live_mut()?;
+        let tcb = self.table.get_mut(h)?.tcb_mut();
         if tcb.state == State::Closed || !tcb.app_visible {
             return None;
         }
@@ -458,9 +451,8 @@ impl TcpCore {
             self.stats.rx_icmp_out_of_window += 1;
             return;
         };
-        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
-            // TIME-WAIT: nothing of ours is in flight to be quoted.
-            self.stats.rx_icmp_out_of_window += 1;
+        // Not for a connection in TIME-WAIT either: nothing of ours is in flight there.
+        let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) else {
             return;
         };
         let mut ev = Events::default();
@@ -535,9 +527,14 @@ impl TcpCore {
         let payload = packet.payload();
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
-        if let Some(h) = self.table.find(&FourTuple { local, remote }) {
+        let tuple = FourTuple { local, remote };
+        if let Some(h) = self.table.find(&tuple) {
+            self.on_connection(now, h, &seg, payload, app, sink);
+            return;
+        }
+        if let Some(h) = self.time_waits.find(&tuple) {
             if !self.time_wait_reuse(h, &seg) {
-                self.on_connection(now, h, &seg, payload, app, sink);
+                self.on_time_wait(now, h, &seg, payload, sink);
                 return;
             }
         }
@@ -548,9 +545,9 @@ impl TcpCore {
     }
 
     /// RFC 6191 / RFC 9293 3.10.7.4: a SYN to a TIME-WAIT connection whose sequence number
-    /// (or timestamp) is beyond the old one opens a new connection. Frees the old TCB.
+    /// (or timestamp) is beyond the old one opens a new connection. Ends the old record.
     fn time_wait_reuse(&mut self, h: Handle, seg: &TcpRepr) -> bool {
-        let Some(Body::TimeWait(tw)) = self.table.get(h).map(|s| &s.body) else {
+        let Some(tw) = self.time_waits.get(h) else {
             return false;
         };
         if !seg.flags.contains(TcpFlags::SYN)
@@ -559,8 +556,63 @@ impl TcpCore {
         {
             return false;
         }
-        self.free(h);
+        self.time_waits.remove(h);
         true
+    }
+
+    /// A segment for a connection in TIME-WAIT (other than a new SYN taking its
+    /// four-tuple): the ordinary rules answer it from a TCB rebuilt from the record, in
+    /// that state (a retransmitted FIN is acknowledged and restarts the wait, an old
+    /// timestamp fails PAWS, an in-window reset ends the wait). The record then keeps its
+    /// place, goes to the back of the queue (the wait restarted), or goes.
+    fn on_time_wait(
+        &mut self,
+        now: Instant,
+        h: Handle,
+        seg: &TcpRepr,
+        payload: &[u8],
+        sink: &mut impl SegmentSink,
+    ) {
+        let (Some(t), Some(&before)) = (self.time_waits.tuple(h), self.time_waits.get(h)) else {
+            return;
+        };
+        let tcb = Tcb::from_time_wait(&before, t.local, t.remote, &self.cfg, now);
+        let mut tcb = self.tcbs.boxed(tcb);
+        let mut ev = Events::default();
+        let mut env = env!(self, now);
+        tcb.on_segment(
+            &mut env,
+            seg,
+            payload,
+            &mut ev,
+            &mut self.rx_pool,
+            &mut self.rx_budget,
+        );
+        tcb.output(&mut env, sink);
+        if tcb.state == State::TimeWait {
+            let after = tcb.time_wait_state(now);
+            if after.wait_at == before.wait_at {
+                self.time_waits.update(h, after);
+            } else {
+                self.time_waits.remove(h);
+                self.stats.time_wait_recycled += self.time_waits.insert(t, after);
+            }
+        } else {
+            // A reset ended the wait (the application heard of the close long ago).
+            self.time_waits.remove(h);
+            self.count_close(ev.closed.unwrap_or(CloseReason::Normal));
+        }
+        self.give_back_buffers(&mut tcb);
+        self.tcbs.give_back(tcb);
+    }
+
+    fn count_close(&mut self, reason: CloseReason) {
+        match reason {
+            CloseReason::Normal => self.stats.closed += 1,
+            CloseReason::Refused => self.stats.connect_failed += 1,
+            CloseReason::Reset | CloseReason::TimedOut => self.stats.aborted += 1,
+            CloseReason::Aborted => {}
+        }
     }
 
     fn no_connection(
@@ -657,7 +709,7 @@ impl TcpCore {
             }
             return;
         }
-        if !self.make_room() {
+        if self.table.is_full() {
             self.stats.table_full += 1;
             return;
         }
@@ -671,9 +723,7 @@ impl TcpCore {
                 self.finish(now, h, Events::default(), &[], app, sink);
             }
             Err(e) => {
-                if let Body::Live(b) = e.into_value().body {
-                    self.tcbs.give_back(b);
-                }
+                self.tcbs.give_back(e.into_value().tcb);
                 self.stats.table_full += 1;
             }
         }
@@ -742,7 +792,7 @@ impl TcpCore {
         else {
             return false;
         };
-        if !self.make_room() {
+        if self.table.is_full() {
             self.stats.table_full += 1;
             return true; // valid, but nowhere to put it: drop, the peer retries
         }
@@ -770,9 +820,7 @@ impl TcpCore {
         let h = match self.table.insert(FourTuple { local, remote }, slot) {
             Ok(h) => h,
             Err(e) => {
-                if let Body::Live(b) = e.into_value().body {
-                    self.tcbs.give_back(b);
-                }
+                self.tcbs.give_back(e.into_value().tcb);
                 self.stats.table_full += 1;
                 return true;
             }
@@ -782,7 +830,7 @@ impl TcpCore {
             established: true,
             ..Events::default()
         };
-        if let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) {
+        if let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) {
             let mut env = env!(self, now);
             tcb.on_segment(
                 &mut env,
@@ -807,8 +855,7 @@ impl TcpCore {
         sink: &mut impl SegmentSink,
     ) {
         let mut ev = Events::default();
-        self.revive(now, h);
-        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
+        let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) else {
             return;
         };
         let mut env = env!(self, now);
@@ -830,6 +877,10 @@ impl TcpCore {
         app: &mut A,
         sink: &mut impl SegmentSink,
     ) {
+        while self.time_waits.end_next(now) {
+            // The application heard of the close when the wait began.
+            self.stats.closed += 1;
+        }
         self.timers.advance(now);
         while let Some((th, token)) = self.timers.pop_expired() {
             let Some(h) = Handle::from_token(token) else {
@@ -841,20 +892,10 @@ impl TcpCore {
             if slot.timer.is_some_and(|(t, _)| t == th) {
                 slot.timer = None;
             }
-            match &mut slot.body {
-                Body::Live(tcb) => {
-                    let mut ev = Events::default();
-                    let mut env = env!(self, now);
-                    tcb.on_timer(&mut env, &mut ev);
-                    self.finish(now, h, ev, &[], app, sink);
-                }
-                Body::TimeWait(tw) if tw.wait_at <= now => {
-                    // The wait is over (the application heard of the close when it began).
-                    self.stats.closed += 1;
-                    self.free(h);
-                }
-                Body::TimeWait(_) => self.rearm(h),
-            }
+            let mut ev = Events::default();
+            let mut env = env!(self, now);
+            slot.tcb.on_timer(&mut env, &mut ev);
+            self.finish(now, h, ev, &[], app, sink);
         }
     }
 
@@ -871,7 +912,7 @@ impl TcpCore {
     ) {
         // Callbacks, in RFC order: established, ACK, text, FIN.
         if ev.established {
-            let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
+            let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) else {
                 return;
             };
             tcb.app_visible = true;
@@ -907,9 +948,7 @@ impl TcpCore {
         let Some(slot) = self.table.get_mut(h) else {
             return;
         };
-        let Body::Live(tcb) = &mut slot.body else {
-            return;
-        };
+        let tcb = &mut slot.tcb;
         if slot.half_open && tcb.state != State::SynReceived {
             slot.half_open = false;
             self.half_open -= 1;
@@ -927,32 +966,19 @@ impl TcpCore {
             // closed before it completed.
             ev.closed = Some(CloseReason::Normal);
         }
+        let state = tcb.state;
         if let Some(reason) = ev.closed {
-            match reason {
-                CloseReason::Normal if tcb.state != State::Closed => {}
-                CloseReason::Normal => self.stats.closed += 1,
-                CloseReason::Refused => self.stats.connect_failed += 1,
-                CloseReason::Reset | CloseReason::TimedOut => self.stats.aborted += 1,
-                CloseReason::Aborted => {}
+            let visible = std::mem::replace(&mut tcb.app_visible, false);
+            if reason != CloseReason::Normal || state == State::Closed {
+                self.count_close(reason);
             }
-            if tcb.app_visible {
-                tcb.app_visible = false;
+            if visible {
                 app.on_closed(h, reason);
             }
         }
-        let Some(slot) = self.table.get_mut(h) else {
-            return;
-        };
-        match slot.state() {
+        match state {
             State::Closed => self.free(h),
-            State::TimeWait => {
-                if !slot.in_time_wait {
-                    slot.in_time_wait = true;
-                    self.push_time_wait(h);
-                }
-                self.compact(h, now);
-                self.rearm(h);
-            }
+            State::TimeWait => self.enter_time_wait(now, h),
             _ => self.rearm(h),
         }
     }
@@ -963,7 +989,7 @@ impl TcpCore {
         app: &mut A,
         f: impl FnOnce(&mut A, &mut Conn<'_>),
     ) {
-        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
+        let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) else {
             return;
         };
         if tcb.abort_requested || !tcb.app_visible {
@@ -983,7 +1009,7 @@ impl TcpCore {
         let Some(ring) = self
             .table
             .get_mut(h)
-            .and_then(Slot::live_mut)
+            .map(Slot::tcb_mut)
             .and_then(|t| t.rx_ring.take())
         else {
             return;
@@ -994,56 +1020,25 @@ impl TcpCore {
                 self.callback(h, app, |app, conn| app.on_data(conn, part));
             }
         }
-        if let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) {
+        if let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) {
             tcb.rx_ring = Some(ring);
             tcb.ring_delivered(n, &mut self.rx_pool);
         }
     }
 
-    /// Keep at most `max_time_wait` TIME-WAIT connections: the oldest goes first.
-    /// A free table slot for a new connection: when the table is full, the oldest
-    /// TIME-WAIT connection gives its slot up (TIME-WAIT must never keep a live
-    /// connection out). False if every slot holds a connection that is not in TIME-WAIT.
-    fn make_room(&mut self) -> bool {
-        while self.table.is_full() {
-            if !self.recycle_oldest_time_wait() {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// End the oldest TIME-WAIT in the queue early (entries that left TIME-WAIT by other
-    /// means are skipped). False when the queue is empty.
-    fn recycle_oldest_time_wait(&mut self) -> bool {
-        let Some(old) = self.time_wait.pop_front() else {
-            return false;
-        };
-        if self
-            .table
-            .get(old)
-            .is_some_and(|s| s.state() == State::TimeWait)
-        {
-            self.stats.time_wait_recycled += 1;
-            self.free(old);
-        }
-        true
-    }
-
-    fn push_time_wait(&mut self, h: Handle) {
-        if self.cfg.max_time_wait == 0 {
-            self.stats.time_wait_recycled += 1;
-            self.free(h);
-            return;
-        }
-        while self.time_wait.len() >= self.cfg.max_time_wait && self.recycle_oldest_time_wait() {}
-        self.time_wait.push_back(h);
-    }
-
-    fn recycle_buffers(&mut self, h: Handle) {
-        let Some(tcb) = self.table.get_mut(h).and_then(Slot::live_mut) else {
+    /// A connection now in TIME-WAIT leaves the table for a record of what that state
+    /// needs; its buffers and full TCB go back to the pools for the next connections.
+    fn enter_time_wait(&mut self, now: Instant, h: Handle) {
+        let (Some(t), Some(slot)) = (self.table.tuple(h), self.table.get(h)) else {
             return;
         };
+        let tw = slot.tcb.time_wait_state(now);
+        self.free(h);
+        self.stats.time_wait_recycled += self.time_waits.insert(t, tw);
+    }
+
+    /// Give a TCB's buffers back to the pools.
+    fn give_back_buffers(&mut self, tcb: &mut Tcb) {
         if let Some(r) = tcb.rx_ring.take() {
             self.rx_pool.push(r);
         }
@@ -1056,50 +1051,16 @@ impl TcpCore {
         }
     }
 
-    /// A connection now in TIME-WAIT keeps only what that state needs; its buffers and
-    /// full TCB go back to the pools for the next connections.
-    fn compact(&mut self, h: Handle, now: Instant) {
-        self.recycle_buffers(h);
-        let Some(slot) = self.table.get_mut(h) else {
-            return;
-        };
-        let Body::Live(tcb) = &slot.body else {
-            return;
-        };
-        let tw = Body::TimeWait(tcb.time_wait_state(now));
-        if let Body::Live(b) = std::mem::replace(&mut slot.body, tw) {
-            self.tcbs.give_back(b);
-        }
-    }
-
-    /// A segment for a connection in TIME-WAIT: a full TCB again, in that state, for the
-    /// ordinary rules to answer it ([`finish`](Self::finish) compacts it again after).
-    fn revive(&mut self, now: Instant, h: Handle) {
-        let Some(t) = self.table.tuple(h) else {
-            return;
-        };
-        let Some(slot) = self.table.get_mut(h) else {
-            return;
-        };
-        let Body::TimeWait(tw) = &slot.body else {
-            return;
-        };
-        let tcb = Tcb::from_time_wait(tw, t.local, t.remote, &self.cfg, now);
-        slot.body = Body::Live(self.tcbs.boxed(tcb));
-    }
-
     fn free(&mut self, h: Handle) {
-        self.recycle_buffers(h);
-        if let Some((_, slot)) = self.table.remove(h) {
+        if let Some((_, mut slot)) = self.table.remove(h) {
             if let Some((th, _)) = slot.timer {
                 self.timers.cancel(th);
             }
             if slot.half_open {
                 self.half_open -= 1;
             }
-            if let Body::Live(b) = slot.body {
-                self.tcbs.give_back(b);
-            }
+            self.give_back_buffers(&mut slot.tcb);
+            self.tcbs.give_back(slot.tcb);
         }
     }
 
@@ -1108,10 +1069,7 @@ impl TcpCore {
         let Some(slot) = self.table.get_mut(h) else {
             return;
         };
-        let want = match &slot.body {
-            Body::Live(tcb) => tcb.next_deadline(),
-            Body::TimeWait(tw) => Some(tw.wait_at),
-        };
+        let want = slot.tcb.next_deadline();
         match (slot.timer, want) {
             (None, None) => {}
             (Some((th, _)), None) => {

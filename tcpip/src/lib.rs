@@ -75,6 +75,7 @@ pub mod stack;
 pub mod stats;
 pub mod table;
 pub mod tcb;
+pub(crate) mod timewait;
 pub mod wire;
 
 pub use app::{Conn, SendError, TcpApp};

@@ -95,7 +95,7 @@ eth::counters! {
         keepalive_probes,
         /// Connections reset for not answering keep-alive probes.
         keepalive_timeouts,
-        /// TIME-WAIT connections recycled early because `max_time_wait` was reached.
+        /// TIME-WAIT connections ended early because `max_time_wait` records were held.
         time_wait_recycled,
         /// Segments queued for sending.
         tx_segments,

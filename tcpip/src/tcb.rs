@@ -504,7 +504,7 @@ impl PeerSyn {
 }
 
 impl Tcb {
-    fn blank(
+    pub(crate) fn blank(
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: Seq,

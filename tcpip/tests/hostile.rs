@@ -165,7 +165,7 @@ fn blind_injection_does_not_disturb_a_transfer() {
     net.to_server = link;
     net.to_client = link;
     let h = net.connect();
-    let got = |n: &Net<Collector, ObjectServer>| n.capp.data.get(&h.index()).map_or(0, Vec::len);
+    let got = |n: &Net<Collector, ObjectServer>| n.capp.data.get(&h).map_or(0, Vec::len);
     assert!(net.run_until(Duration::from_secs(10), |n| got(n) > 100_000));
     let cport = client_port(&mut net, h);
     let mut rng = Rng::new(seed);
@@ -216,7 +216,7 @@ fn blind_injection_does_not_disturb_a_transfer() {
     });
     assert!(ok, "seed {seed}: not finished");
     assert_eq!(net.capp.closed, [(h, CloseReason::Normal)], "seed {seed}");
-    let data = net.capp.data.get(&h.index()).unwrap();
+    let data = net.capp.data.get(&h).unwrap();
     assert_eq!(data.len(), obj.len(), "seed {seed}");
     assert!(*data == obj, "seed {seed}: bytes differ");
     assert_eq!(net.client.stats().rx_rst, 0);
@@ -280,7 +280,7 @@ fn syn_flood_does_not_stop_legitimate_transfers() {
     let ok = net.run_until(Duration::from_secs(60), |n| n.capp.closed.len() == CLIENTS);
     assert!(ok, "transfers did not finish: {:?}", net.capp.closed);
     for h in &handles {
-        let data = net.capp.data.get(&h.index()).cloned().unwrap_or_default();
+        let data = net.capp.data.get(h).cloned().unwrap_or_default();
         assert_eq!(data.len(), obj.len(), "client {h:?}");
         assert!(data == obj, "client {h:?}: bytes differ");
     }

@@ -667,7 +667,7 @@ fn active_close_goes_fin_wait_time_wait_then_freed() {
     assert_eq!(h.core.state(c), Some(State::FinWait2));
     let out = h.send(&seg(FA, r, s + 1));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     assert!(
         h.core.tcb(c).is_none(),
         "TIME-WAIT keeps a small record, not the TCB"
@@ -692,7 +692,7 @@ fn time_wait_connections_give_their_tcb_back() {
         h.send(&seg(ACK, r, s + 1).ports(port, PORT));
         let out = h.send(&seg(FA, r, s + 1).ports(port, PORT));
         assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
-        assert_eq!(h.core.state(c), Some(State::TimeWait));
+        assert_eq!(h.state_with(port), Some(State::TimeWait));
     }
     assert_eq!(h.core.time_wait_count(), 300);
     assert_eq!(h.core.connections(), 300);
@@ -708,12 +708,12 @@ fn time_wait_answers_from_its_record_with_timestamps_and_resets() {
     h.act(c, |c| c.close());
     h.send(&seg(ACK, r, s + 1).ts(110, 0));
     h.send(&seg(FA, r, s + 1).ts(120, 0));
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     let out = h.send(&seg(FA, r, s + 1).ts(130, 0));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
     // TS.Recent is the first FIN's (RFC 7323 4.3: a duplicate does not update it).
     assert_eq!(out[0].options().timestamps.map(|t| t.1), Some(120), "TSecr");
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     let paws = h.core.stats().rx_paws;
     h.send(&seg(FA, r, s + 1).ts(50, 0));
     assert_eq!(
@@ -727,33 +727,135 @@ fn time_wait_answers_from_its_record_with_timestamps_and_resets() {
     assert_eq!(h.core.full_tcbs(), 1);
 }
 
-/// TIME-WAIT has a bounded cost and never keeps a live connection out: with the table full
-/// of TIME-WAIT connections, a new SYN takes the oldest one's slot.
+/// Close a connection from `port` actively (our FIN first) into TIME-WAIT.
+fn close_into_time_wait(h: &mut Host, port: u16, isn: u32) {
+    let (c, iss, irs) = handshake(h, plain_syn(isn).ports(port, PORT));
+    let (s, r) = (iss + 1, irs + 1);
+    h.act(c, |c| c.close());
+    h.send(&seg(ACK, r, s + 1).ports(port, PORT));
+    h.send(&seg(FA, r, s + 1).ports(port, PORT));
+    assert_eq!(h.core.state(c), None, "no longer an open connection");
+    assert_eq!(h.state_with(port), Some(State::TimeWait));
+}
+
+/// TIME-WAIT has a bounded cost and never keeps an open connection out: its records are
+/// kept apart from the `max_connections` open ones, at most `max_time_wait` of them, the
+/// oldest ending early (and counted) when a new one needs the room.
 #[test]
-fn a_full_table_of_time_wait_gives_way_to_a_new_connection() {
+fn time_wait_has_its_own_bounded_table() {
     let cfg = TcpConfig {
         max_connections: 2,
         max_time_wait: 2,
         ..TcpConfig::default()
     };
     let mut h = Host::listening(cfg);
-    for (k, port) in [41000u16, 41001].into_iter().enumerate() {
-        let syn = plain_syn(1000).ports(port, PORT);
-        let (c, iss, irs) = handshake(&mut h, syn);
+    close_into_time_wait(&mut h, 41000, 1000);
+    close_into_time_wait(&mut h, 41001, 1000);
+    assert_eq!(h.core.time_wait_count(), 2);
+    // Both open slots are still free for new connections.
+    for port in [41002u16, 41003] {
+        let out = h.send(&plain_syn(5000).ports(port, PORT));
+        assert_eq!(out[0].flags(), SA, "the SYN is answered");
+    }
+    assert_eq!(h.core.stats().table_full, 0);
+    assert_eq!(h.core.stats().time_wait_recycled, 0);
+    assert_eq!(h.core.connections(), 4);
+    // The open table is full now: a fifth connection is refused, TIME-WAIT untouched.
+    assert!(h.send(&plain_syn(5000).ports(41004, PORT)).is_empty());
+    assert_eq!(h.core.stats().table_full, 1);
+    assert_eq!(h.core.time_wait_count(), 2);
+    // Finish the two half-open ones by closing them into TIME-WAIT: each new record
+    // ends the oldest wait early.
+    let mut h = Host::listening(TcpConfig {
+        max_connections: 2,
+        max_time_wait: 2,
+        ..TcpConfig::default()
+    });
+    for (k, port) in [42000u16, 42001, 42002, 42003].into_iter().enumerate() {
+        close_into_time_wait(&mut h, port, 1000);
+        assert_eq!(
+            h.core.stats().time_wait_recycled,
+            k.saturating_sub(1) as u64
+        );
+    }
+    assert_eq!(h.core.time_wait_count(), 2);
+    assert_eq!(h.state_with(42000), None, "ended early");
+    assert_eq!(h.state_with(42001), None, "ended early");
+    assert_eq!(h.state_with(42003), Some(State::TimeWait));
+}
+
+/// With no TIME-WAIT kept (`max_time_wait` 0) a closed connection is gone at once, counted.
+#[test]
+fn no_time_wait_kept_when_its_budget_is_zero() {
+    let mut h = Host::listening(TcpConfig {
+        max_time_wait: 0,
+        ..TcpConfig::default()
+    });
+    let (c, iss, irs) = handshake(&mut h, plain_syn(1000));
+    let (s, r) = (iss + 1, irs + 1);
+    h.act(c, |c| c.close());
+    h.send(&seg(ACK, r, s + 1));
+    h.send(&seg(FA, r, s + 1));
+    assert_eq!(h.state(), None);
+    assert_eq!(h.core.connections(), 0);
+    assert_eq!(h.core.stats().time_wait_recycled, 1);
+}
+
+/// Waits end in order at their own time, a restarted one (retransmitted FIN) later than
+/// those that began after it, and other segments (a plain ACK) do not move a wait.
+#[test]
+fn time_wait_records_end_at_their_own_time() {
+    let cfg = TcpConfig::default();
+    let tw = cfg.time_wait;
+    let mut h = Host::listening(cfg);
+    let mut seqs = Vec::new();
+    for port in [43000u16, 43001, 43002] {
+        let (c, iss, irs) = handshake(&mut h, plain_syn(1000).ports(port, PORT));
         let (s, r) = (iss + 1, irs + 1);
         h.act(c, |c| c.close());
         h.send(&seg(ACK, r, s + 1).ports(port, PORT));
         h.send(&seg(FA, r, s + 1).ports(port, PORT));
-        assert_eq!(h.core.state(c), Some(State::TimeWait));
-        assert_eq!(h.core.time_wait_count(), k + 1);
+        seqs.push((s, r));
+        h.advance(ms(10));
     }
-    assert_eq!(h.core.connections(), 2);
-    let out = h.send(&plain_syn(5000).ports(41002, PORT));
-    assert_eq!(out.len(), 1);
-    assert_eq!(out[0].flags(), SA, "the SYN is answered");
-    assert_eq!(h.core.stats().time_wait_recycled, 1);
-    assert_eq!(h.core.stats().table_full, 0);
-    assert_eq!(h.core.time_wait_count(), 1);
+    // 43000's wait restarts; 43001 gets an ACK, which changes nothing.
+    let (s0, r0) = seqs[0];
+    let out = h.send(&seg(FA, r0, s0 + 1).ports(43000, PORT));
+    assert_eq!(fsa(&out), [(ACK, s0 + 1, r0 + 1)]);
+    let (s1, r1) = seqs[1];
+    h.send(&seg(ACK, r1 + 1, s1 + 1).ports(43001, PORT));
+    // The waits began 30, 20 and 10 ms ago; 43000's restarted now.
+    h.advance(tw - ms(20));
+    assert_eq!(h.state_with(43001), None, "its wait is over");
+    assert_eq!(h.state_with(43002), Some(State::TimeWait));
+    h.advance(ms(10));
+    assert_eq!(h.state_with(43002), None);
+    assert_eq!(h.state_with(43000), Some(State::TimeWait), "restarted");
+    h.advance(ms(10) - ms(1));
+    assert_eq!(h.state_with(43000), Some(State::TimeWait));
+    h.advance(ms(1));
+    assert_eq!(h.state_with(43000), None);
+    assert_eq!(h.core.connections(), 0);
+    assert_eq!(h.core.stats().closed, 3);
+    assert_eq!(h.core.poll_timeout(), None);
+}
+
+/// A server closing connection after connection keeps reusing the same open-table slot
+/// (and so the application's state indexed by it) while the TIME-WAIT records pile up.
+#[test]
+fn closed_connections_leave_their_slot_to_the_next_one() {
+    let mut h = Host::listening(TcpConfig::default());
+    let mut slots = std::collections::HashSet::new();
+    for port in 44000u16..44200 {
+        let (c, iss, irs) = handshake(&mut h, plain_syn(1000).ports(port, PORT));
+        slots.insert(c.index());
+        let (s, r) = (iss + 1, irs + 1);
+        h.act(c, |c| c.close());
+        h.send(&seg(ACK, r, s + 1).ports(port, PORT));
+        h.send(&seg(FA, r, s + 1).ports(port, PORT));
+    }
+    assert_eq!(slots.len(), 1, "{slots:?}");
+    assert_eq!(h.core.time_wait_count(), 200);
 }
 
 /// 3.6 case 3: both close at once: FIN-WAIT-1, CLOSING on the peer's FIN, TIME-WAIT when
@@ -767,7 +869,7 @@ fn simultaneous_close_goes_closing_then_time_wait() {
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
     assert_eq!(h.core.state(c), Some(State::Closing));
     assert!(h.send(&seg(ACK, r + 1, s + 1)).is_empty());
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
 }
 
 /// A FIN that arrives ahead of missing data takes effect when the data before it does.
@@ -794,12 +896,12 @@ fn retransmitted_fin_in_time_wait_is_acked_and_restarts_the_wait() {
     h.act(c, |c| c.close());
     h.send(&seg(ACK, r, s + 1));
     h.send(&seg(FA, r, s + 1));
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     h.advance(tw / 2);
     let out = h.send(&seg(FA, r, s + 1));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
     h.advance(tw / 2 + ms(1));
-    assert_eq!(h.core.state(c), Some(State::TimeWait), "the wait restarted");
+    assert_eq!(h.state(), Some(State::TimeWait), "the wait restarted");
     h.advance(tw / 2);
     assert_eq!(h.core.connections(), 0);
 }
@@ -812,10 +914,10 @@ fn syn_with_higher_seq_in_time_wait_opens_a_new_connection() {
     h.act(c, |c| c.close());
     h.send(&seg(ACK, r, s + 1));
     h.send(&seg(FA, r, s + 1));
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     let out = h.send(&seg(SYN, r - 10, Seq(0)).mss(1460));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)], "old SYN: an ACK");
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     let isn = r + 100_000;
     let out = h.send(&seg(SYN, isn, Seq(0)).mss(1460));
     assert_eq!(out.len(), 1);
@@ -836,10 +938,10 @@ fn syn_with_newer_timestamp_in_time_wait_opens_a_new_connection() {
     h.act(c, |c| c.close());
     h.send(&seg(ACK, r, s + 1).ts(110, 0));
     h.send(&seg(FA, r, s + 1).ts(120, 0));
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     let out = h.send(&seg(SYN, r + 100_000, Seq(0)).mss(1460).ts(90, 0));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)], "older timestamp");
-    assert_eq!(h.core.state(c), Some(State::TimeWait));
+    assert_eq!(h.state(), Some(State::TimeWait));
     let out = h.send(&seg(SYN, r - 100, Seq(0)).mss(1460).ts(130, 0));
     assert_eq!(
         (out[0].flags(), out[0].ack()),

@@ -43,7 +43,7 @@ fn transfer_tso(
             && n.client.connections() == 0
             && n.server.connections() == 0
     });
-    let got = net.capp.data.get(&h.index()).cloned().unwrap_or_default();
+    let got = net.capp.data.get(&h).cloned().unwrap_or_default();
     assert!(
         ok,
         "transfer of {len} ({mode:?}, seed {seed}) did not finish: client got {} bytes\nclient {}\nserver {}",

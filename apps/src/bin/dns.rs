@@ -160,7 +160,6 @@ impl PortUser for Run {
         let udp = Udp::new(server);
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
         tcp_cfg.max_connections = s.tcp_connections;
-        tcp_cfg.max_time_wait = tcp_cfg.max_time_wait.min(s.tcp_connections);
         let core = TcpCore::new(tcp_cfg, MonotonicClock.now()).map_err(|e| e.to_string())?;
         let app = DnsTcp::new(
             DnsServer::new(prepared, s.port),

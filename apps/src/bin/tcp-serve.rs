@@ -147,7 +147,6 @@ impl PortUser for Run {
         let cfg = s.stack.iface_config_for(port.caps());
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
         tcp_cfg.max_connections = s.max_connections;
-        tcp_cfg.max_time_wait = tcp_cfg.max_time_wait.min(s.max_connections);
         let core = TcpCore::new(tcp_cfg, MonotonicClock.now()).map_err(|e| e.to_string())?;
         let server = Server::new(&s.sizes, s.mode, s.max_connections);
         let mut tcp = Tcp::new(core, server, s.prep);

@@ -175,7 +175,6 @@ impl PortUser for Run {
         };
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
         tcp_cfg.max_connections = s.web.max_connections;
-        tcp_cfg.max_time_wait = tcp_cfg.max_time_wait.min(s.web.max_connections);
         let core = TcpCore::new(tcp_cfg, MonotonicClock.now()).map_err(|e| e.to_string())?;
         // The server is built once its responses are prepared (they need the port).
         let placeholder = WebServer::new(

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use nmio::Instant;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 use tcpip::seq::Seq;
@@ -433,7 +433,8 @@ impl TcpApp for ObjectServer {
 /// Receives everything, closes when the peer does, remembers what it got.
 #[derive(Default)]
 pub struct Collector {
-    pub data: BTreeMap<usize, Vec<u8>>,
+    /// Bytes received, by connection (handles, not slot indices: a slot is reused).
+    pub data: HashMap<Handle, Vec<u8>>,
     pub connected: usize,
     pub closed: Vec<(Handle, CloseReason)>,
     /// Send this after connecting.
@@ -450,7 +451,7 @@ impl TcpApp for Collector {
     }
     fn on_data(&mut self, conn: &mut Conn<'_>, data: &[u8]) {
         self.data
-            .entry(conn.handle().index())
+            .entry(conn.handle())
             .or_default()
             .extend_from_slice(data);
     }
@@ -791,8 +792,15 @@ impl<A: TcpApp> Host<A> {
         self.core.find(host_addr(), peer_addr())
     }
 
+    /// The state of the connection with the scripted peer, TIME-WAIT included.
     pub fn state(&self) -> Option<State> {
-        self.handle().and_then(|h| self.core.state(h))
+        self.core.state_of(host_addr(), peer_addr())
+    }
+
+    /// The state of the connection with the peer at [`CLIENT`]:`port`.
+    pub fn state_with(&self, port: u16) -> Option<State> {
+        self.core
+            .state_of(host_addr(), SocketAddrV4::new(CLIENT, port))
     }
 }
 
