@@ -150,6 +150,7 @@ mod tests {
     use crate::seq::Seq;
     use crate::tcb::Tcb;
     use crate::TcpConfig;
+    use proptest::prelude::*;
     use std::net::{Ipv4Addr, SocketAddrV4};
 
     const KEY: Key = Key([7, 11]);
@@ -223,6 +224,86 @@ mod tests {
         w.remove(front);
         assert_eq!(w.next_end(), Some(Instant::from_millis(300)));
         assert_eq!(w.queued(), 1);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A wait begins for this port, `n` ms after the previous operation.
+        Begin(u16, u64),
+        /// The record for this port ends early (a SYN took it over, a reset).
+        End(u16),
+        /// Time passes, waits end.
+        Pass(u64),
+    }
+
+    proptest! {
+        /// Against a model (a list in order of ending): the records held, their number,
+        /// when the next ends, which end early and which are counted as ended early.
+        #[test]
+        fn behaves_like_a_list_in_order_of_ending(
+            cap in 0usize..6,
+            ops in prop::collection::vec(
+                prop_oneof![
+                    3 => (0u16..8, 0u64..20).prop_map(|(p, d)| Op::Begin(p, d)),
+                    1 => (0u16..8).prop_map(Op::End),
+                    1 => (0u64..200).prop_map(Op::Pass),
+                ],
+                0..150,
+            ),
+        ) {
+            const WAIT: u64 = 100;
+            let mut w = TimeWaits::new(cap, KEY);
+            let mut model: Vec<(u16, u64)> = Vec::new();
+            let mut now = 1_000u64;
+            for op in ops {
+                match op {
+                    Op::Begin(port, d) => {
+                        now += d;
+                        model.retain(|&(p, _)| p != port);
+                        let mut early = 0;
+                        if model.len() == cap && cap > 0 {
+                            model.remove(0);
+                            early = 1;
+                        }
+                        if cap == 0 {
+                            early = 1;
+                        } else {
+                            model.push((port, now + WAIT));
+                        }
+                        prop_assert_eq!(w.insert(tuple(port), record(now + WAIT)), early);
+                    }
+                    Op::End(port) => {
+                        let had = model.iter().position(|&(p, _)| p == port);
+                        let h = w.find(&tuple(port));
+                        prop_assert_eq!(h.is_some(), had.is_some());
+                        if let (Some(i), Some(h)) = (had, h) {
+                            model.remove(i);
+                            prop_assert!(w.remove(h).is_some());
+                        }
+                    }
+                    Op::Pass(d) => {
+                        now += d;
+                        let mut ended = 0;
+                        while w.end_next(Instant::from_millis(now)) {
+                            ended += 1;
+                        }
+                        let before = model.len();
+                        model.retain(|&(_, end)| end > now);
+                        prop_assert_eq!(ended, before - model.len());
+                    }
+                }
+                prop_assert_eq!(w.len(), model.len());
+                prop_assert_eq!(
+                    w.next_end(),
+                    model.first().map(|&(_, end)| Instant::from_millis(end))
+                );
+                for port in 0..8 {
+                    let held = model.iter().any(|&(p, _)| p == port);
+                    prop_assert_eq!(w.find(&tuple(port)).is_some(), held);
+                }
+                prop_assert!(w.queued() <= 2 * cap + 1);
+            }
+        }
     }
 
     #[test]
