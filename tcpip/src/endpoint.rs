@@ -245,9 +245,13 @@ impl TcpCore {
     /// The state of the connection on a four-tuple, TIME-WAIT included.
     pub fn state_of(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<State> {
         let t = FourTuple { local, remote };
-        match self.table.find(&t) {
+        let hash = self.table.hash_of(&t);
+        match self.table.find_hashed(&t, hash) {
             Some(h) => self.state(h),
-            None => self.time_waits.find(&t).map(|_| State::TimeWait),
+            None => self
+                .time_waits
+                .find_hashed(&t, hash)
+                .map(|_| State::TimeWait),
         }
     }
 
@@ -349,14 +353,15 @@ impl TcpCore {
             local
         };
         let tuple = FourTuple { local, remote };
-        if self.time_waits.find(&tuple).is_some() {
+        let hash = self.table.hash_of(&tuple);
+        if self.time_waits.find_hashed(&tuple, hash).is_some() {
             return Err(TcpError::InUse);
         }
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, local, remote);
         let mut tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
         tcb.set_ts_offset(ts_offset);
         let slot = Slot::new(self.tcbs.boxed(tcb), false);
-        let h = match self.table.insert(tuple, slot) {
+        let h = match self.table.insert_hashed(tuple, hash, slot) {
             Ok(h) => h,
             Err(e) => {
                 let full = matches!(e, InsertError::Full(_));
@@ -386,7 +391,10 @@ impl TcpCore {
                 continue;
             }
             let t = FourTuple { local, remote };
-            if self.table.find(&t).is_none() && self.time_waits.find(&t).is_none() {
+            let hash = self.table.hash_of(&t);
+            if self.table.find_hashed(&t, hash).is_none()
+                && self.time_waits.find_hashed(&t, hash).is_none()
+            {
                 return Ok(local);
             }
         }
@@ -528,18 +536,20 @@ impl TcpCore {
         let local = SocketAddrV4::new(dst, seg.dst_port);
         let remote = SocketAddrV4::new(src, seg.src_port);
         let tuple = FourTuple { local, remote };
-        if let Some(h) = self.table.find(&tuple) {
+        // One hash for both tables (the TIME-WAIT table has the same key).
+        let hash = self.table.hash_of(&tuple);
+        if let Some(h) = self.table.find_hashed(&tuple, hash) {
             self.on_connection(now, h, &seg, payload, app, sink);
             return;
         }
-        if let Some(h) = self.time_waits.find(&tuple) {
+        if let Some(h) = self.time_waits.find_hashed(&tuple, hash) {
             if !self.time_wait_reuse(h, &seg) {
                 self.on_time_wait(now, h, &seg, payload, sink);
                 return;
             }
         }
         match self.listeners.iter().find(|l| l.port == seg.dst_port) {
-            Some(&l) => self.on_listen(now, l, local, remote, &seg, payload, app, sink),
+            Some(&l) => self.on_listen(now, l, tuple, hash, &seg, payload, app, sink),
             None => self.no_connection(&seg, local, remote, sink),
         }
     }
@@ -595,7 +605,8 @@ impl TcpCore {
                 self.time_waits.update(h, after);
             } else {
                 self.time_waits.remove(h);
-                self.stats.time_wait_recycled += self.time_waits.insert(t, after);
+                let hash = self.table.hash_of(&t);
+                self.stats.time_wait_recycled += self.time_waits.insert_hashed(t, hash, after);
             }
         } else {
             // A reset ended the wait (the application heard of the close long ago).
@@ -671,13 +682,14 @@ impl TcpCore {
         &mut self,
         now: Instant,
         l: Listener,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        tuple: FourTuple,
+        hash: u32,
         seg: &TcpRepr,
         payload: &[u8],
         app: &mut A,
         sink: &mut impl SegmentSink,
     ) {
+        let FourTuple { local, remote } = tuple;
         let flags = seg.flags;
         if flags.contains(TcpFlags::RST) {
             self.stats.rx_rst_no_connection += 1;
@@ -717,7 +729,7 @@ impl TcpCore {
         let mut tcb = Tcb::accept(local, remote, iss, &peer, &self.cfg, l.cc, now, false);
         tcb.set_ts_offset(ts_offset);
         let slot = Slot::new(self.tcbs.boxed(tcb), true);
-        match self.table.insert(FourTuple { local, remote }, slot) {
+        match self.table.insert_hashed(tuple, hash, slot) {
             Ok(h) => {
                 self.half_open += 1;
                 self.finish(now, h, Events::default(), &[], app, sink);
@@ -1029,12 +1041,16 @@ impl TcpCore {
     /// A connection now in TIME-WAIT leaves the table for a record of what that state
     /// needs; its buffers and full TCB go back to the pools for the next connections.
     fn enter_time_wait(&mut self, now: Instant, h: Handle) {
-        let (Some(t), Some(slot)) = (self.table.tuple(h), self.table.get(h)) else {
+        let (Some(t), Some(hash), Some(slot)) = (
+            self.table.tuple(h),
+            self.table.hash_at(h),
+            self.table.get(h),
+        ) else {
             return;
         };
         let tw = slot.tcb.time_wait_state(now);
         self.free(h);
-        self.stats.time_wait_recycled += self.time_waits.insert(t, tw);
+        self.stats.time_wait_recycled += self.time_waits.insert_hashed(t, hash, tw);
     }
 
     /// Give a TCB's buffers back to the pools.

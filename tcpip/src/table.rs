@@ -267,6 +267,21 @@ impl<T> Table<T> {
         siphash24(&self.key, &t.bytes()) as u32
     }
 
+    /// `t`'s hash under this table's key, for [`find_hashed`](Self::find_hashed) and
+    /// [`insert_hashed`](Self::insert_hashed) here or in another table built with the same
+    /// key (one hash for several lookups of one tuple).
+    #[inline]
+    pub fn hash_of(&self, t: &FourTuple) -> u32 {
+        self.hash(t)
+    }
+
+    /// The hash stored with the entry `h` names (its tuple's [`hash_of`](Self::hash_of)).
+    #[inline]
+    pub fn hash_at(&self, h: Handle) -> Option<u32> {
+        let slot = self.slab.get(h.index())?;
+        slot.live(h.generation).map(|_| slot.hash)
+    }
+
     /// The index position holding `t`'s bucket, or the empty position where its probe run
     /// ends. `None` only if the index had no empty bucket, which the load factor rules out.
     #[inline]
@@ -298,13 +313,33 @@ impl<T> Table<T> {
     /// The entry for `t`, if there is one.
     #[inline]
     pub fn find(&self, t: &FourTuple) -> Option<Handle> {
-        self.probe(t, self.hash(t)).and_then(|(_, h)| h)
+        self.find_hashed(t, self.hash(t))
+    }
+
+    /// [`find`](Self::find) with `t`'s [`hash_of`](Self::hash_of) already computed (by this
+    /// table or one with the same key; another hash finds nothing, or the wrong bucket
+    /// run).
+    #[inline]
+    pub fn find_hashed(&self, t: &FourTuple, hash: u32) -> Option<Handle> {
+        debug_assert_eq!(hash, self.hash(t), "hash under another key");
+        self.probe(t, hash).and_then(|(_, h)| h)
     }
 
     /// Adds `v` under `t`. Fails, giving `v` back, if `t` already has an entry
     /// ([`InsertError::Exists`], checked first) or the table is full.
     pub fn insert(&mut self, t: FourTuple, v: T) -> Result<Handle, InsertError<T>> {
-        let hash = self.hash(&t);
+        self.insert_hashed(t, self.hash(&t), v)
+    }
+
+    /// [`insert`](Self::insert) with `t`'s [`hash_of`](Self::hash_of) already computed (as
+    /// for [`find_hashed`](Self::find_hashed)).
+    pub fn insert_hashed(
+        &mut self,
+        t: FourTuple,
+        hash: u32,
+        v: T,
+    ) -> Result<Handle, InsertError<T>> {
+        debug_assert_eq!(hash, self.hash(&t), "hash under another key");
         let pos = match self.probe(&t, hash) {
             Some((_, Some(h))) => return Err(InsertError::Exists(h, v)),
             Some((pos, None)) => pos,

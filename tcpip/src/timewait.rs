@@ -46,8 +46,14 @@ impl TimeWaits {
     }
 
     /// The record for `t`.
+    #[cfg(test)]
     pub(crate) fn find(&self, t: &FourTuple) -> Option<Handle> {
         self.table.find(t)
+    }
+
+    /// The record for `t`, whose hash under the key given to `new` is `hash`.
+    pub(crate) fn find_hashed(&self, t: &FourTuple, hash: u32) -> Option<Handle> {
+        self.table.find_hashed(t, hash)
     }
 
     /// The record `h` names, if it still waits.
@@ -78,14 +84,15 @@ impl TimeWaits {
     /// Add a record whose wait began now (or restarted). Returns how many records were not
     /// kept for their whole wait: the oldest, ended early because the table was full, or
     /// this one when the table has no room at all (capacity 0).
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, t: FourTuple, tw: TimeWaitState) -> u64 {
+        let hash = self.table.hash_of(&t);
+        self.insert_hashed(t, hash, tw)
+    }
+
+    /// [`insert`](Self::insert) for `t` whose hash under the key given to `new` is `hash`.
+    pub(crate) fn insert_hashed(&mut self, t: FourTuple, hash: u32, tw: TimeWaitState) -> u64 {
         let mut ended = 0;
-        if let Some(h) = self.table.find(&t) {
-            // Not expected (the caller removes a record before the connection lives
-            // again), but a four-tuple has one record: the new one replaces it.
-            self.table.remove(h);
-            self.trim();
-        }
         if self.table.is_full() {
             self.trim();
             if let Some(oldest) = self.order.pop_front() {
@@ -94,16 +101,25 @@ impl TimeWaits {
                 self.trim();
             }
         }
-        match self.table.insert(t, tw) {
-            Ok(h) => {
-                if self.order.len() >= 2 * self.table.capacity() {
-                    let table = &self.table;
-                    self.order.retain(|&h| table.get(h).is_some());
+        let h = match self.table.insert_hashed(t, hash, tw) {
+            Ok(h) => h,
+            Err(InsertError::Exists(old, tw)) => {
+                // Not expected (the caller removes a record before the connection lives
+                // again), but a four-tuple has one record: the new one replaces it.
+                self.table.remove(old);
+                self.trim();
+                match self.table.insert_hashed(t, hash, tw) {
+                    Ok(h) => h,
+                    Err(_) => return ended + 1,
                 }
-                self.order.push_back(h);
             }
-            Err(InsertError::Full(_) | InsertError::Exists(..)) => ended += 1,
+            Err(InsertError::Full(_)) => return ended + 1,
+        };
+        if self.order.len() >= 2 * self.table.capacity() {
+            let table = &self.table;
+            self.order.retain(|&h| table.get(h).is_some());
         }
+        self.order.push_back(h);
         ended
     }
 
@@ -259,6 +275,10 @@ mod tests {
                 match op {
                     Op::Begin(port, d) => {
                         now += d;
+                        // The caller ends a four-tuple's record before it waits again.
+                        if let Some(h) = w.find(&tuple(port)) {
+                            prop_assert!(w.remove(h).is_some());
+                        }
                         model.retain(|&(p, _)| p != port);
                         let mut early = 0;
                         if model.len() == cap && cap > 0 {
