@@ -1112,3 +1112,13 @@ impl TcpCore {
 fn is_group(ip: Ipv4Addr) -> bool {
     ip.is_broadcast() || ip.is_multicast() || ip.is_unspecified()
 }
+
+#[cfg(test)]
+mod layout {
+    /// An open connection's table entry is one cache line; a TIME-WAIT record's two.
+    #[test]
+    fn table_entries_fit_their_lines() {
+        assert_eq!(crate::table::entry_size::<super::Slot>(), 64);
+        assert_eq!(crate::table::entry_size::<crate::tcb::TimeWaitState>(), 128);
+    }
+}

@@ -165,8 +165,10 @@ const EMPTY: Bucket = Bucket { slot: NIL, hash: 0 };
 
 /// A slab slot. `repr(C)` keeps what a lookup reads (generation, tuple) together at the
 /// front: left to itself the compiler may put the generation after a large `T`, and every
-/// hit would then cost a second cache line.
-#[repr(C)]
+/// hit would then cost a second cache line. Aligned to a cache line, so that the header and
+/// the start of the value share the slot's first line (an open connection's whole slot,
+/// 64 bytes, is one line).
+#[repr(C, align(64))]
 struct Slot<T> {
     generation: u32,
     /// The tuple's hash while occupied, for deletion without rehashing.
@@ -364,6 +366,25 @@ impl<T> Table<T> {
         Ok(Handle { index, generation })
     }
 
+    /// Removes the entry `h` names, dropping its value where it lies instead of moving it
+    /// out (for a large value in a cold entry, the lines after the first need not be
+    /// read); false if `h` is stale.
+    pub fn discard(&mut self, h: Handle) -> bool {
+        let Some(slot) = self.slab.get_mut(h.index()) else {
+            return false;
+        };
+        if slot.generation != h.generation || slot.value.is_none() {
+            return false;
+        }
+        slot.value = None;
+        let hash = slot.hash;
+        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
+        self.len -= 1;
+        self.push_free(h.index);
+        self.unindex(h.index, hash);
+        true
+    }
+
     /// Removes the entry `h` names and returns it; `None` if `h` is stale.
     pub fn remove(&mut self, h: Handle) -> Option<(FourTuple, T)> {
         let slot = self.slab.get_mut(h.index())?;
@@ -550,6 +571,12 @@ impl<T> Table<T> {
     }
 }
 
+/// The size of a table entry holding a `T` (for layout tests).
+#[cfg(test)]
+pub(crate) fn entry_size<T>() -> usize {
+    std::mem::size_of::<Slot<T>>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,6 +710,32 @@ mod tests {
             }
         }
         assert!(used.len() <= 9, "{} slots used", used.len());
+    }
+
+    #[test]
+    fn discard_removes_like_remove() {
+        let mut t = Table::new(4, KEY);
+        let a = t.insert(tuple(1), 10).unwrap();
+        let b = t.insert(tuple(2), 20).unwrap();
+        assert!(t.discard(a));
+        assert!(!t.discard(a), "stale");
+        assert_eq!(t.find(&tuple(1)), None);
+        assert_eq!(t.get(b), Some(&20));
+        assert_eq!(t.len(), 1);
+        let c = t.insert(tuple(1), 30).unwrap();
+        assert_eq!(c.index(), a.index(), "the freed slot comes back first");
+        assert_eq!(t.get(a), None);
+        t.check_invariants();
+    }
+
+    /// Entries start on a cache line; a header and a 40-byte value with a spare bit
+    /// pattern for "empty" (an open connection's entry in the TCP core) fill exactly one.
+    #[test]
+    fn entries_are_cache_line_aligned() {
+        assert_eq!(std::mem::align_of::<Slot<u8>>(), 64);
+        assert_eq!(entry_size::<(Box<u8>, [u64; 4])>(), 64);
+        let t: Table<u8> = Table::new(3, KEY);
+        assert_eq!(t.slab.as_ptr() as usize % 64, 0);
     }
 
     #[test]

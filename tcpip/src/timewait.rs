@@ -74,9 +74,9 @@ impl TimeWaits {
     }
 
     /// End a record before its time (a new connection took its four-tuple, a reset, a
-    /// restarted wait about to be re-added).
-    pub(crate) fn remove(&mut self, h: Handle) -> Option<TimeWaitState> {
-        let r = self.table.remove(h).map(|(_, tw)| tw);
+    /// restarted wait about to be re-added); false if `h` is stale.
+    pub(crate) fn remove(&mut self, h: Handle) -> bool {
+        let r = self.table.discard(h);
         self.trim();
         r
     }
@@ -96,7 +96,7 @@ impl TimeWaits {
         if self.table.is_full() {
             self.trim();
             if let Some(oldest) = self.order.pop_front() {
-                self.table.remove(oldest);
+                self.table.discard(oldest);
                 ended += 1;
                 self.trim();
             }
@@ -106,7 +106,7 @@ impl TimeWaits {
             Err(InsertError::Exists(old, tw)) => {
                 // Not expected (the caller removes a record before the connection lives
                 // again), but a four-tuple has one record: the new one replaces it.
-                self.table.remove(old);
+                self.table.discard(old);
                 self.trim();
                 match self.table.insert_hashed(t, hash, tw) {
                     Ok(h) => h,
@@ -134,7 +134,7 @@ impl TimeWaits {
         match self.next_end() {
             Some(at) if at <= now => {
                 if let Some(h) = self.order.pop_front() {
-                    self.table.remove(h);
+                    self.table.discard(h);
                 }
                 self.trim();
                 true
@@ -229,7 +229,7 @@ mod tests {
         for port in 2..10_000u16 {
             w.insert(tuple(port), record(200));
             let h = w.find(&tuple(port)).unwrap();
-            assert!(w.remove(h).is_some());
+            assert!(w.remove(h));
             assert!(w.queued() <= 2 * 4 + 1, "{} queued", w.queued());
         }
         assert_eq!(w.len(), 1);
@@ -277,7 +277,7 @@ mod tests {
                         now += d;
                         // The caller ends a four-tuple's record before it waits again.
                         if let Some(h) = w.find(&tuple(port)) {
-                            prop_assert!(w.remove(h).is_some());
+                            prop_assert!(w.remove(h));
                         }
                         model.retain(|&(p, _)| p != port);
                         let mut early = 0;
@@ -298,7 +298,7 @@ mod tests {
                         prop_assert_eq!(h.is_some(), had.is_some());
                         if let (Some(i), Some(h)) = (had, h) {
                             model.remove(i);
-                            prop_assert!(w.remove(h).is_some());
+                            prop_assert!(w.remove(h));
                         }
                     }
                     Op::Pass(d) => {
