@@ -61,9 +61,16 @@ struct Cli {
     /// Payload bytes per prepared segment (1448: a 1500 MTU less headers and timestamps).
     #[arg(long, default_value_t = 1448)]
     seg_size: u16,
-    /// Most connections at once (more are refused by TCP and counted in tcp.table_full).
+    /// Most open connections at once (more are refused by TCP and counted in
+    /// tcp.table_full). Connections in TIME-WAIT are not counted here.
     #[arg(long, default_value_t = 16_384)]
     max_connections: usize,
+    /// Most connections kept in TIME-WAIT (the server closes first, so every connection
+    /// waits 60 s after it closed): a record of about 130 bytes each, in a table of their
+    /// own. Past it the oldest wait ends early, counted in tcp.time_wait_recycled; 0
+    /// keeps none.
+    #[arg(long, default_value_t = 16_384)]
+    max_time_wait: usize,
     /// Seconds a connection may take to send a complete request (from its accept or its
     /// previous response) before it is dropped.
     #[arg(long, default_value_t = 30)]
@@ -77,6 +84,7 @@ struct Settings {
     port: u16,
     mode: PrepMode,
     seg_size: u16,
+    max_time_wait: usize,
     web: WebConfig,
 }
 
@@ -137,6 +145,7 @@ impl Settings {
             port: cli.port,
             mode: cli.mode,
             seg_size: cli.seg_size,
+            max_time_wait: cli.max_time_wait,
             web: WebConfig {
                 header_timeout: cli.header_timeout.max(1),
                 max_connections: cli.max_connections.max(1),
@@ -175,6 +184,7 @@ impl PortUser for Run {
         };
         let mut tcp_cfg = TcpConfig::for_mtu(cfg.mtu);
         tcp_cfg.max_connections = s.web.max_connections;
+        tcp_cfg.max_time_wait = s.max_time_wait;
         let core = TcpCore::new(tcp_cfg, MonotonicClock.now()).map_err(|e| e.to_string())?;
         // The server is built once its responses are prepared (they need the port).
         let placeholder = WebServer::new(
