@@ -377,11 +377,7 @@ impl<T> Table<T> {
             return false;
         }
         slot.value = None;
-        let hash = slot.hash;
-        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
-        self.len -= 1;
-        self.push_free(h.index);
-        self.unindex(h.index, hash);
+        self.release(h.index);
         true
     }
 
@@ -392,19 +388,23 @@ impl<T> Table<T> {
             return None;
         }
         let value = slot.value.take()?;
-        let (tuple, hash) = (slot.tuple, slot.hash);
-        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
-        self.len -= 1;
-        self.push_free(h.index);
-        self.unindex(h.index, hash);
+        let tuple = slot.tuple;
+        self.release(h.index);
         Some((tuple, value))
     }
 
-    fn push_free(&mut self, index: u32) {
-        if let Some(slot) = self.slab.get_mut(index as usize) {
-            slot.next_free = self.free_head;
-            self.free_head = index;
-        }
+    /// Frees slot `index`, whose value is gone: its generation moves on (so handles to it
+    /// find nothing), it goes on the free list and its bucket leaves the index.
+    fn release(&mut self, index: u32) {
+        let Some(slot) = self.slab.get_mut(index as usize) else {
+            return;
+        };
+        let hash = slot.hash;
+        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
+        slot.next_free = self.free_head;
+        self.free_head = index;
+        self.len -= 1;
+        self.unindex(index, hash);
     }
 
     /// Deletes the bucket of slab entry `slot` (hashed to `hash`) by backward shift: each
