@@ -423,9 +423,13 @@ proptest! {
                 }
             }
             sink.drain();
-            prop_assert!(h.core.connections() <= h.core.config().max_connections);
+            let cfg = h.core.config();
+            let tw = h.core.time_wait_count();
+            prop_assert!(tw <= cfg.max_time_wait);
+            prop_assert!(h.core.connections() - tw <= cfg.max_connections);
         }
-        // Timers keep running on whatever is left.
+        // Timers keep running on whatever is left, and TIME-WAIT ends.
         h.advance(Duration::from_secs(3600));
+        prop_assert_eq!(h.core.time_wait_count(), 0);
     }
 }
