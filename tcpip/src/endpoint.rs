@@ -65,6 +65,22 @@ macro_rules! env {
     };
 }
 
+/// Run a segment through a TCB with the core's receive pools (`$tcb` may live in the
+/// table: the macro borrows only the other fields of the core).
+macro_rules! run_segment {
+    ($core:ident, $tcb:expr, $now:expr, $seg:expr, $payload:expr, $ev:expr) => {{
+        let mut env = env!($core, $now);
+        $tcb.on_segment(
+            &mut env,
+            $seg,
+            $payload,
+            $ev,
+            &mut $core.rx_pool,
+            &mut $core.rx_budget,
+        );
+    }};
+}
+
 /// A listening port.
 #[derive(Clone, Copy, Debug)]
 struct Listener {
@@ -589,16 +605,8 @@ impl TcpCore {
         let tcb = Tcb::from_time_wait(&before, t.local, t.remote, &self.cfg, now);
         let mut tcb = self.tcbs.boxed(tcb);
         let mut ev = Events::default();
-        let mut env = env!(self, now);
-        tcb.on_segment(
-            &mut env,
-            seg,
-            payload,
-            &mut ev,
-            &mut self.rx_pool,
-            &mut self.rx_budget,
-        );
-        tcb.output(&mut env, sink);
+        run_segment!(self, tcb, now, seg, payload, &mut ev);
+        tcb.output(&mut env!(self, now), sink);
         if tcb.state == State::TimeWait {
             let after = tcb.time_wait_state(now);
             if after.wait_at == before.wait_at {
@@ -843,15 +851,7 @@ impl TcpCore {
             ..Events::default()
         };
         if let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) {
-            let mut env = env!(self, now);
-            tcb.on_segment(
-                &mut env,
-                seg,
-                payload,
-                &mut ev,
-                &mut self.rx_pool,
-                &mut self.rx_budget,
-            );
+            run_segment!(self, tcb, now, seg, payload, &mut ev);
         }
         self.finish(now, h, ev, payload, app, sink);
         true
@@ -870,15 +870,7 @@ impl TcpCore {
         let Some(tcb) = self.table.get_mut(h).map(Slot::tcb_mut) else {
             return;
         };
-        let mut env = env!(self, now);
-        tcb.on_segment(
-            &mut env,
-            seg,
-            payload,
-            &mut ev,
-            &mut self.rx_pool,
-            &mut self.rx_budget,
-        );
+        run_segment!(self, tcb, now, seg, payload, &mut ev);
         self.finish(now, h, ev, payload, app, sink);
     }
 
