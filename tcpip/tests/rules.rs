@@ -699,16 +699,22 @@ fn time_wait_connections_give_their_tcb_back() {
     assert_eq!(h.core.full_tcbs(), 1);
 }
 
-/// A segment to a TIME-WAIT connection is answered by the ordinary rules from what the
-/// small record kept: the peer's retransmitted FIN gets an ACK echoing TS.Recent (PAWS
-/// state kept), an old timestamp is refused (PAWS), and an in-window RST ends the wait.
-#[test]
-fn time_wait_answers_from_its_record_with_timestamps_and_resets() {
+/// A connection closed by us into TIME-WAIT, timestamps on (the peer's last TSval 120).
+fn time_wait_with_timestamps() -> (Host, Handle, Seq, Seq) {
     let (mut h, c, s, r) = open_with(TcpConfig::default(), plain_syn(1000).ts(100, 0));
     h.act(c, |c| c.close());
     h.send(&seg(ACK, r, s + 1).ts(110, 0));
     h.send(&seg(FA, r, s + 1).ts(120, 0));
     assert_eq!(h.state(), Some(State::TimeWait));
+    (h, c, s, r)
+}
+
+/// A segment to a TIME-WAIT connection is answered by the ordinary rules from what the
+/// small record kept: the peer's retransmitted FIN gets an ACK echoing TS.Recent (PAWS
+/// state kept), an old timestamp is refused (PAWS), and an in-window RST ends the wait.
+#[test]
+fn time_wait_answers_from_its_record_with_timestamps_and_resets() {
+    let (mut h, c, s, r) = time_wait_with_timestamps();
     let out = h.send(&seg(FA, r, s + 1).ts(130, 0));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)]);
     // TS.Recent is the first FIN's (RFC 7323 4.3: a duplicate does not update it).
@@ -934,11 +940,7 @@ fn syn_with_higher_seq_in_time_wait_opens_a_new_connection() {
 /// opens the new connection whatever its sequence number; an older one does not.
 #[test]
 fn syn_with_newer_timestamp_in_time_wait_opens_a_new_connection() {
-    let (mut h, c, s, r) = open_with(TcpConfig::default(), plain_syn(1000).ts(100, 0));
-    h.act(c, |c| c.close());
-    h.send(&seg(ACK, r, s + 1).ts(110, 0));
-    h.send(&seg(FA, r, s + 1).ts(120, 0));
-    assert_eq!(h.state(), Some(State::TimeWait));
+    let (mut h, _, s, r) = time_wait_with_timestamps();
     let out = h.send(&seg(SYN, r + 100_000, Seq(0)).mss(1460).ts(90, 0));
     assert_eq!(fsa(&out), [(ACK, s + 1, r + 1)], "older timestamp");
     assert_eq!(h.state(), Some(State::TimeWait));
