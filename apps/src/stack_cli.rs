@@ -42,9 +42,16 @@ pub struct StackArgs {
     pub busy_poll: bool,
     /// After a pass that did work, keep polling the rings this many microseconds before
     /// blocking: fewer wake-ups and bigger batches under steady load, at most this much
-    /// spinning when it stops (0: block at once).
-    #[arg(long, value_name = "US", default_value_t = 0)]
-    pub poll_before_sleep: u64,
+    /// spinning when it stops (0: block at once) [default: 0; `web`: 50].
+    #[arg(long, value_name = "US")]
+    pub poll_before_sleep: Option<u64>,
+}
+
+impl StackArgs {
+    /// The application's own default for `--poll-before-sleep`, where the user gave none.
+    pub fn favour_poll_before_sleep(&mut self, us: u64) {
+        self.poll_before_sleep.get_or_insert(us);
+    }
 }
 
 /// [`StackArgs`], checked.
@@ -101,7 +108,7 @@ impl StackSettings {
             duration: seconds("--duration", args.duration)?.filter(|d| !d.is_zero()),
             quiet: args.quiet,
             busy_poll: args.busy_poll,
-            idle_spin: Duration::from_micros(args.poll_before_sleep),
+            idle_spin: Duration::from_micros(args.poll_before_sleep.unwrap_or(0)),
         };
         // Check the interface settings before touching the backend, so a mistake in them
         // is reported as such even where the backend could not be opened (the MAC is the
@@ -285,6 +292,33 @@ mod tests {
         );
         assert!(parse_static("192.0.2.9=02:00:00:00:09").is_err());
         assert!(seconds("--x", Some(-1.0)).unwrap_err().contains("--x -1"));
+    }
+
+    #[test]
+    fn an_application_default_poll_before_sleep_yields_to_the_users() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            stack: StackArgs,
+            #[command(flatten)]
+            backend: BackendArgs,
+        }
+        let spin = |argv: &[&str]| {
+            let mut cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
+            cli.stack.favour_poll_before_sleep(50);
+            let s = StackSettings::from_args(&cli.stack, &cli.backend).unwrap();
+            s.loop_config().idle_spin
+        };
+        assert_eq!(spin(&["x"]), Duration::from_micros(50));
+        assert_eq!(spin(&["x", "--poll-before-sleep", "0"]), Duration::ZERO);
+        assert_eq!(
+            spin(&["x", "--poll-before-sleep", "200"]),
+            Duration::from_micros(200)
+        );
+        // Without an application default: block at once.
+        let cli = <Cli as clap::Parser>::try_parse_from(["x"]).unwrap();
+        let s = StackSettings::from_args(&cli.stack, &cli.backend).unwrap();
+        assert_eq!(s.loop_config().idle_spin, Duration::ZERO);
     }
 
     #[test]
