@@ -151,6 +151,9 @@ impl Dns {
         let ns = NetNs::new(&format!("dnst{subnet}")).unwrap();
         let (ours, kernel) = (format!("dn{subnet}a"), format!("dn{subnet}b"));
         ns.veth_pair(&ours, &kernel).unwrap();
+        // veth's default, which the pair turns off: our port then leaves the UDP and TCP
+        // checksums to the device, and dig's kernel takes them unverified.
+        ns.exec(&["ethtool", "-K", &ours, "tx", "on"]).unwrap();
         ns.exec(&[
             "ip",
             "addr",

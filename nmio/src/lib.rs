@@ -45,6 +45,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod csum;
 pub mod error;
 pub mod event_loop;
 pub mod port;

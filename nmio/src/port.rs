@@ -65,7 +65,11 @@ pub struct Capabilities {
     pub zero_copy_prepared: bool,
     /// Received frames may carry [`RxFlags::CSUM_PARTIAL`] / [`RxFlags::CSUM_VALID`].
     pub rx_csum_offload: bool,
-    /// The NIC can fill in L4 checksums on transmit.
+    /// Ordinary TCP and UDP frames over IPv4 leave with their checksum for the device to
+    /// fill in (the port stores the pseudo-header sum over whatever the upper layers
+    /// computed, [`crate::csum::offload_l4`]): a peer on the same host (veth, TAP) then
+    /// need not verify it, as with the kernel's own `CHECKSUM_PARTIAL` frames. Upper
+    /// layers still compute every checksum, so nothing changes for them.
     pub tx_csum_offload: bool,
     /// [`RxMeta::rss_hash`] is filled in.
     pub rss: bool,
@@ -136,6 +140,14 @@ pub trait TxQueue {
         let _ = (len, mss);
         false
     }
+
+    /// From now on send every frame with the checksums the upper layers computed, none
+    /// left to the device (see [`Capabilities::tx_csum_offload`]): for a wrapper that
+    /// changes frames between the upper layers and the port, such as an impairment that
+    /// corrupts them, which must reach the peer with checksums that no longer verify.
+    /// Does nothing on a port that leaves none to the device.
+    #[inline]
+    fn disable_csum_offload(&mut self) {}
 
     /// Frames committed and not yet kicked.
     fn pending(&self) -> usize;

@@ -197,6 +197,15 @@ pub struct BackendArgs {
     /// device, such as veth and TAP; false on NICs].
     #[cfg_attr(feature = "cli", arg(long, value_name = "BOOL"))]
     pub tx_linear: Option<bool>,
+    /// AF_PACKET: leave the TCP and UDP checksums of sent frames to the device where it
+    /// has transmit checksumming and the slots carry a `virtio_net_hdr` (`--tx-linear`,
+    /// the default on veth and TAP, or TSO), so a peer on the same host need not verify
+    /// them [default: true].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)
+    )]
+    pub tx_csum_offload: bool,
     /// Set by the application, not the user: its traffic is request and response, so
     /// latency matters more than batching (see [`BackendArgs::favour_latency`]).
     #[cfg_attr(feature = "cli", arg(skip))]
@@ -323,6 +332,7 @@ impl Default for BackendArgs {
             rx_block_kib: None,
             rx_ring: None,
             tx_linear: None,
+            tx_csum_offload: true,
             latency_bound: false,
             tso: None,
             tso_favoured: false,
@@ -428,6 +438,7 @@ impl BackendArgs {
                 .map_or(base.rx_block_size, |k| k.saturating_mul(1024)),
             rx_ring: self.rx_ring_kind(),
             tx_linear: self.tx_linear,
+            tx_csum_offload: self.tx_csum_offload,
             tso: self.tso_enabled(),
             rx_gso: self.rx_gso_enabled(),
             rx_gso_frames: self.rx_gso_frames.unwrap_or(base.rx_gso_frames),
@@ -920,6 +931,9 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["x", "--tx-linear", "false"]).unwrap();
         assert_eq!(cli.backend.tx_linear, Some(false));
+        assert!(cli.backend.afpacket_config().unwrap().tx_csum_offload);
+        let cli = Cli::try_parse_from(["x", "--tx-csum-offload", "false"]).unwrap();
+        assert!(!cli.backend.afpacket_config().unwrap().tx_csum_offload);
         assert!(Cli::try_parse_from(["x", "--tx-linear", "maybe"]).is_err());
         assert_eq!(cli.backend.tso, None);
         for (arg, want) in [("true", Some(true)), ("false", Some(false))] {

@@ -45,6 +45,9 @@ pub struct PortStats {
     /// `tx_frames`, with all its bytes in `tx_bytes`; a wrapper that cuts them in software,
     /// such as `impair`, counts the wire segments there instead).
     pub tx_tso: u64,
+    /// Ordinary frames sent with their TCP or UDP checksum left to the device
+    /// ([`crate::Capabilities::tx_csum_offload`]; each also counts in `tx_frames`).
+    pub tx_csum_offloaded: u64,
     /// Prepared sends, by mode.
     pub prepared_precopy: u64,
     /// Prepared sends that copied into a slot.
@@ -73,6 +76,7 @@ impl AddAssign for PortStats {
             tx_impaired,
             tx_kicks,
             tx_tso,
+            tx_csum_offloaded,
             prepared_precopy,
             prepared_memcpy,
             prepared_clones,
@@ -94,6 +98,7 @@ impl AddAssign for PortStats {
         self.tx_impaired += tx_impaired;
         self.tx_kicks += tx_kicks;
         self.tx_tso += tx_tso;
+        self.tx_csum_offloaded += tx_csum_offloaded;
         self.prepared_precopy += prepared_precopy;
         self.prepared_memcpy += prepared_memcpy;
         self.prepared_clones += prepared_clones;

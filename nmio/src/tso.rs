@@ -10,6 +10,7 @@
 //! reduction). The TCP checksum is computed afresh from the bytes, so the pseudo-header sum
 //! the caller left in the checksum field is not trusted.
 
+use crate::csum::{fold, sum};
 use std::fmt;
 
 /// Ethernet II header length (untagged).
@@ -199,40 +200,6 @@ pub fn segment(
         }
     }
     Ok(at.segments)
-}
-
-/// Add `data` to the ones-complement sum `acc` (RFC 1071), unfolded. An odd last byte is
-/// the high byte of a zero-padded word, so `data` must start on an even offset of the
-/// checksummed range.
-#[inline]
-fn sum(data: &[u8], mut acc: u64) -> u64 {
-    // 64-bit words with end-around carry: 2^16 = 1 (mod 2^16 - 1), so the wide sum folds to
-    // the same 16-bit ones-complement sum (RFC 1071 2(B), "parallel summation").
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        let v = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        let (s, carry) = acc.overflowing_add(v);
-        acc = s + u64::from(carry);
-    }
-    let mut pairs = words.remainder().chunks_exact(2);
-    for p in &mut pairs {
-        let (s, carry) = acc.overflowing_add(u64::from(u16::from_be_bytes([p[0], p[1]])));
-        acc = s + u64::from(carry);
-    }
-    if let [last] = pairs.remainder() {
-        let (s, carry) = acc.overflowing_add(u64::from(*last) << 8);
-        acc = s + u64::from(carry);
-    }
-    acc
-}
-
-/// Fold an unfolded ones-complement sum to 16 bits.
-#[inline]
-fn fold(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
 }
 
 #[cfg(test)]

@@ -27,11 +27,22 @@ fn link(
     cfg_a: impl FnOnce(AfPacketConfig) -> AfPacketConfig,
     cfg_b: impl FnOnce(AfPacketConfig) -> AfPacketConfig,
 ) -> Option<Link> {
+    link_after(test, |_| {}, cfg_a, cfg_b)
+}
+
+/// As [`link`], with `prep` run on the namespace (its veth pair made) before the ports open.
+fn link_after(
+    test: &str,
+    prep: impl FnOnce(&NetNs),
+    cfg_a: impl FnOnce(AfPacketConfig) -> AfPacketConfig,
+    cfg_b: impl FnOnce(AfPacketConfig) -> AfPacketConfig,
+) -> Option<Link> {
     if !require_root(test, &["ip", "ethtool"]) {
         return None;
     }
     let ns = NetNs::new("afp").unwrap();
     ns.veth_pair("afa", "afb").unwrap();
+    prep(&ns);
     let inside = ns.enter().unwrap();
     let a = AfPacketPort::open(cfg_a(AfPacketConfig::new("afa"))).unwrap();
     let b = AfPacketPort::open(cfg_b(AfPacketConfig::new("afb"))).unwrap();
@@ -250,6 +261,7 @@ fn caps_describe_the_device_and_rings() {
     assert_eq!(cb.tx_ring_size, 1024);
     assert_eq!(cb.rx_ring_size, 2048);
     assert_eq!((ca.rx_queues, ca.tx_queues, ca.queue_id), (1, 1, 0));
+    // The test veth has transmit checksumming off (see the checksum tests below).
     assert!(!ca.zero_copy_prepared && !ca.tx_csum_offload && !ca.rss);
     assert!(ca.rx_csum_offload);
 }
@@ -893,4 +905,210 @@ fn rx_ring_kinds_parse_and_an_unknown_one_is_named() {
     assert_eq!(AfPacketConfig::new("x").rx_ring, RxRingKind::V3);
     let e = "v4".parse::<RxRingKind>().unwrap_err();
     assert_eq!(e, "unknown RX ring \"v4\" (v2 or v3)");
+}
+
+/// An Ethernet/IPv4 frame from a's MAC to b's carrying TCP (`proto` 6, 20-byte header) or
+/// UDP (17) with `payload` bytes and every checksum computed, as the upper layers send.
+fn l4_frame(l: &Link, proto: u8, payload: usize) -> Vec<u8> {
+    use eth::checksum;
+    let hdr = if proto == 6 { 20 } else { 8 };
+    let total = 20 + hdr + payload;
+    let mut f = vec![0u8; 14 + total];
+    f[0..6].copy_from_slice(&l.b.caps().mac);
+    f[6..12].copy_from_slice(&l.a.caps().mac);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let (src, dst) = ([10, 91, 0, 1], [10, 91, 0, 2]);
+    {
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        ip[6] = 0x40;
+        ip[8] = 64;
+        ip[9] = proto;
+        ip[12..16].copy_from_slice(&src);
+        ip[16..20].copy_from_slice(&dst);
+        let c = checksum::checksum(ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    let l4 = &mut f[34..];
+    l4[0..4].copy_from_slice(&[0x13, 0x88, 0x1f, 0x90]);
+    if proto == 6 {
+        l4[4..8].copy_from_slice(&7u32.to_be_bytes());
+        l4[12] = 5 << 4;
+        l4[13] = 0x18;
+        l4[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    } else {
+        l4[4..6].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
+    }
+    for (i, b) in l4[hdr..].iter_mut().enumerate() {
+        *b = (i * 13 + 5) as u8;
+    }
+    let c = if proto == 6 {
+        checksum::l4_checksum(src, dst, proto, l4)
+    } else {
+        checksum::udp_checksum(src, dst, l4)
+    };
+    let field = if proto == 6 { 16 } else { 6 };
+    l4[field..field + 2].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Send `frames` from a and receive them at b (IPv4 to 10.91.0.2, or our test ethertype),
+/// in order.
+fn exchange(l: &mut Link, frames: &[Vec<u8>]) -> Vec<(Vec<u8>, RxMeta)> {
+    for f in frames {
+        assert!(queue(&mut l.a, f));
+    }
+    assert_eq!(flush_all(&mut l.a), frames.len());
+    let end = Instant::now() + DEADLINE;
+    let mut got = Vec::new();
+    while got.len() < frames.len() && Instant::now() < end {
+        l.b.rx().recv_burst(64, |f, m| {
+            let ours = f.len() >= 34
+                && ((f[12..14] == [0x08, 0x00] && f[30..34] == [10, 91, 0, 2])
+                    || f[12..14] == ETHERTYPE.to_be_bytes());
+            if ours {
+                got.push((f.to_vec(), *m));
+            }
+        });
+        l.b.wait(Duration::from_millis(10)).unwrap();
+    }
+    assert_eq!(got.len(), frames.len(), "frames lost on the veth");
+    got
+}
+
+/// veth's own default, which the test pair turns off: checksums filled in by the device.
+fn tx_csum_on(ns: &NetNs) {
+    ns.exec(&["ethtool", "-K", "afa", "tx", "on"]).unwrap();
+}
+
+#[test]
+fn tcp_and_udp_checksums_are_left_to_the_device_on_veth() {
+    let Some(mut l) = link_after(
+        "tcp_and_udp_checksums_are_left_to_the_device_on_veth",
+        tx_csum_on,
+        same,
+        with_ring(RxRingKind::V2),
+    ) else {
+        return;
+    };
+    assert!(l.a.caps().tx_csum_offload);
+    let sent = vec![
+        l4_frame(&l, 6, 1000),
+        l4_frame(&l, 17, 33),
+        frame_a_to_b(&l, 1, 200),
+        l4_frame(&l, 6, 0),
+    ];
+    let got = exchange(&mut l, &sent);
+    for (i, ((f, m), want)) in got.iter().zip(&sent).enumerate() {
+        if want[12..14] != [0x08, 0x00] {
+            assert_eq!(f, want, "frame {i}: not IPv4, sent as it was");
+            assert!(!m.flags.contains(RxFlags::CSUM_PARTIAL), "frame {i}");
+            continue;
+        }
+        assert!(m.flags.contains(RxFlags::CSUM_PARTIAL), "frame {i}: {m:?}");
+        let field = 34 + if want[23] == 6 { 16 } else { 6 };
+        assert_ne!(f[field..field + 2], want[field..field + 2], "frame {i}");
+        assert_eq!(
+            f[..field],
+            want[..field],
+            "frame {i}: only the field changes"
+        );
+        assert_eq!(f[field + 2..], want[field + 2..], "frame {i}");
+        // The field holds the pseudo-header sum: finishing it gives the full checksum back.
+        let mut done = f.clone();
+        assert!(nmio::csum::finish_l4(&mut done));
+        assert_eq!(&done, want, "frame {i}: finished as the device would");
+    }
+    assert_eq!(l.a.stats().tx_csum_offloaded, 3);
+    assert_eq!(l.b.stats().rx_csum_partial, 3);
+}
+
+#[test]
+fn checksums_stay_in_the_frame_when_offload_is_off_or_the_device_lacks_it() {
+    let off = |c: AfPacketConfig| AfPacketConfig {
+        tx_csum_offload: false,
+        ..c
+    };
+    let test = "checksums_stay_in_the_frame_when_offload_is_off_or_the_device_lacks_it";
+    let links = [
+        ("turned off", link_after(test, tx_csum_on, off, same)),
+        // The test pair has transmit checksumming off.
+        ("device without", link(test, same, same)),
+        (
+            "lent pages, no virtio_net_hdr",
+            link_after(
+                test,
+                tx_csum_on,
+                |c| AfPacketConfig {
+                    tx_linear: Some(false),
+                    ..c
+                },
+                same,
+            ),
+        ),
+    ];
+    for (why, l) in links {
+        let Some(mut l) = l else {
+            return;
+        };
+        assert!(!l.a.caps().tx_csum_offload, "{why}");
+        let sent = vec![l4_frame(&l, 6, 500), l4_frame(&l, 17, 20)];
+        for (i, ((f, m), want)) in exchange(&mut l, &sent).iter().zip(&sent).enumerate() {
+            assert_eq!(f, want, "{why}: frame {i} byte-exact");
+            assert!(!m.flags.contains(RxFlags::CSUM_PARTIAL), "{why}: frame {i}");
+        }
+        assert_eq!(l.a.stats().tx_csum_offloaded, 0, "{why}");
+    }
+}
+
+#[test]
+fn an_impairment_that_corrupts_sends_finished_checksums() {
+    use nmio::backend::impair::{ImpairConfig, ImpairedPort};
+    use nmio::backend::impair_model::Impairments;
+    let Some(l) = link_after(
+        "an_impairment_that_corrupts_sends_finished_checksums",
+        tx_csum_on,
+        same,
+        same,
+    ) else {
+        return;
+    };
+    assert!(l.a.caps().tx_csum_offload);
+    let sent = vec![l4_frame(&l, 6, 300), l4_frame(&l, 17, 40)];
+    let Link {
+        a,
+        mut b,
+        _inside,
+        _ns,
+    } = l;
+    // Corruption so rare that these two frames pass whole: the setting alone matters.
+    let cfg = ImpairConfig {
+        tx: Impairments::parse("corrupt=0.000001").unwrap(),
+        ..ImpairConfig::default()
+    };
+    let mut a = ImpairedPort::new(a, nmio::MonotonicClock, cfg).unwrap();
+    assert!(!a.caps().tx_csum_offload);
+    for f in &sent {
+        assert!(a.tx().send(|buf| {
+            buf[..f.len()].copy_from_slice(f);
+            f.len()
+        }));
+    }
+    a.tx().flush().unwrap();
+    let end = Instant::now() + DEADLINE;
+    let mut got = Vec::new();
+    while got.len() < sent.len() && Instant::now() < end {
+        b.rx().recv_burst(64, |f, m| {
+            if f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[30..34] == [10, 91, 0, 2] {
+                got.push((f.to_vec(), *m));
+            }
+        });
+        b.wait(Duration::from_millis(10)).unwrap();
+    }
+    assert_eq!(got.len(), 2);
+    for ((f, m), want) in got.iter().zip(&sent) {
+        assert_eq!(f, want);
+        assert!(!m.flags.contains(RxFlags::CSUM_PARTIAL));
+    }
 }

@@ -94,6 +94,27 @@
 //! memcpy) to 0.3%; small replies gained 12-14% with keep-alive, and the reflector's
 //! 64-byte frames took 74% of a CPU instead of 86% at the same rate.
 //!
+//! # Checksums left to the device
+//!
+//! Where the slots carry a `virtio_net_hdr` (`tx_linear`, the default on veth and TAP, or
+//! TSO) and the device has transmit checksumming on (`tx-checksum-ipv4` or
+//! `tx-checksum-ip-generic`, read once at open), an ordinary frame holding TCP, or UDP with
+//! a checksum, over unfragmented IPv4 leaves with its L4 checksum for the device to fill
+//! in ([`AfPacketConfig::tx_csum_offload`], on by default): at commit the port stores the
+//! pseudo-header sum in the checksum field, over whatever the upper layers computed, and
+//! sets `VIRTIO_NET_HDR_F_NEEDS_CSUM` with `csum_start` and `csum_offset` (counted in
+//! `tx_csum_offloaded`). The kernel makes the skb `CHECKSUM_PARTIAL`: a NIC fills the
+//! checksum in, the kernel does it in software for a device that lost the feature since,
+//! and veth hands the frame to its peer as it is, whose kernel stack or packet socket
+//! (`TP_STATUS_CSUMNOTREADY`, our [`RxFlags::CSUM_PARTIAL`]) then need not sum the payload:
+//! the kernel's own TCP sends that way, so a client on the same host verified our frames
+//! and not a kernel server's. `bench/web.sh`, loadgen against our server at 1 KiB: the
+//! client's `verify_checksum` was 5% of its samples. Upper layers still compute every
+//! checksum (the prepared images keep theirs, since only the TX slot's copy changes), and
+//! a capture (`--pcap`) records the frames as they committed them. A wrapper that changes
+//! frames after the upper layers (the impairment wrapper corrupting them) turns this off
+//! with [`TxQueue::disable_csum_offload`].
+//!
 //! # Two sockets
 //!
 //! RX and TX are separate sockets. The receive socket is bound with `ETH_P_ALL` and sets
@@ -308,6 +329,7 @@ use crate::backend::sys::{self, NEED_NET_ADMIN};
 use crate::backend::vnet::{
     cut_rx, has_cwr, RxCut, VnetHdr, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE, VNET_HDR_LEN,
 };
+use crate::csum;
 use crate::error::check_ifname;
 use crate::port::{Capabilities, RxFlags, RxMeta, RxQueue, TxQueue};
 use crate::prepared::{send_prepared_by_copy, PrepMode, PreparedId, PreparedPool};
@@ -430,6 +452,12 @@ pub struct AfPacketConfig {
     pub tx_linear: Option<bool>,
     /// Hand frames straight to the driver, bypassing the qdisc (`PACKET_QDISC_BYPASS`).
     pub qdisc_bypass: bool,
+    /// Leave the TCP and UDP checksums of IPv4 frames to the device where the slots carry
+    /// a `virtio_net_hdr` (`tx_linear` or TSO) and the device has transmit checksumming on
+    /// (`tx-checksum-ipv4` or `tx-checksum-ip-generic`): see
+    /// [Checksums left to the device](self#checksums-left-to-the-device).
+    /// [`Capabilities::tx_csum_offload`] says whether it is in use.
+    pub tx_csum_offload: bool,
     /// TCP segmentation offload: take TCP super-frames of up to 64 KiB through
     /// [`TxQueue::commit_tso`] and let the device cut them into segments (see
     /// [TCP segmentation offload](self#tcp-segmentation-offload)). Only where the device
@@ -490,6 +518,7 @@ impl Default for AfPacketConfig {
             tx_frame_size: 2048,
             tx_linear: None,
             qdisc_bypass: true,
+            tx_csum_offload: true,
             tso: false,
             tso_tx_frames: 256,
             rx_gso: false,
@@ -1847,6 +1876,8 @@ struct TsoLimits {
 /// ethtool's name for `NETIF_F_TSO` (TCP over IPv4) and `NETIF_F_TSO_ECN`.
 const FEATURE_TSO: &str = "tx-tcp-segmentation";
 const FEATURE_TSO_ECN: &str = "tx-tcp-ecn-segmentation";
+const FEATURE_TX_CSUM_IPV4: &str = "tx-checksum-ipv4";
+const FEATURE_TX_CSUM_GENERIC: &str = "tx-checksum-ip-generic";
 
 /// Whether `dev` (in the calling thread's namespace) can take TSO super-frames, its
 /// limits and where to read its TSO features again; or one line saying why not.
@@ -1864,6 +1895,15 @@ fn probe_tso(dev: &str, ifindex: i32, mtu: usize) -> Result<(TsoLimits, FeatureM
             gso.max_size, gso.max_segs
         )),
     }
+}
+
+/// Whether `dev` fills in the TCP and UDP checksums of IPv4 frames now
+/// (`tx-checksum-ipv4` or `tx-checksum-ip-generic` active). A device whose features cannot
+/// be read is taken to have neither.
+fn tx_csum_on(dev: &str) -> bool {
+    feature_map(dev, &[FEATURE_TX_CSUM_IPV4, FEATURE_TX_CSUM_GENERIC])
+        .and_then(|map| active_features(dev, &map))
+        .is_ok_and(|on| on.contains(&true))
 }
 
 /// Why a device cannot take super-frames from the port.
@@ -2149,6 +2189,8 @@ pub struct AfPacketTx {
     vnet: bool,
     /// `tx_linear`: the kernel copies each frame whole instead of lending it ring pages.
     linear: bool,
+    /// Ordinary TCP and UDP frames go with their checksum left to the device.
+    csum_offload: bool,
     /// Longest untagged frame the kernel accepts on the device (`mtu + 14`).
     max_wire: usize,
     /// The device's IP MTU, which each TSO segment must fit.
@@ -2323,6 +2365,7 @@ impl AfPacketTx {
             data_off: geo.tx_data_off,
             vnet: geo.tx_vnet,
             linear,
+            csum_offload: geo.tx_vnet && cfg.tx_csum_offload && tx_csum_on(dev),
             max_wire: mtu + ETH_HLEN,
             mtu,
             tso_max,
@@ -2428,7 +2471,18 @@ impl AfPacketTx {
         } else {
             0
         };
-        self.queue_slot(len, VnetHdr::plain(hdr_len));
+        let mut hdr = VnetHdr::plain(hdr_len);
+        if self.csum_offload {
+            // SAFETY: the slot's data area holds the `len` bytes just filled (len <= slot,
+            // checked by the callers), it is not in flight, and the borrow ends here.
+            let frame =
+                unsafe { std::slice::from_raw_parts_mut(self.ring.at(off + self.data_off), len) };
+            if let Some(at) = csum::offload_l4(frame) {
+                hdr = VnetHdr::partial(hdr_len, at);
+                self.stats.tx_csum_offloaded += 1;
+            }
+        }
+        self.queue_slot(len, hdr);
         true
     }
 
@@ -2727,6 +2781,10 @@ impl TxQueue for AfPacketTx {
         true
     }
 
+    fn disable_csum_offload(&mut self) {
+        self.csum_offload = false;
+    }
+
     fn pending(&self) -> usize {
         self.pending
     }
@@ -2919,7 +2977,7 @@ impl AfPacketPort {
             tx_ring_size: tx.frames,
             zero_copy_prepared: false,
             rx_csum_offload: true,
-            tx_csum_offload: false,
+            tx_csum_offload: tx.csum_offload,
             rss: rx.rss(),
         };
         Ok(AfPacketPort {

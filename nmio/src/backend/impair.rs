@@ -137,6 +137,11 @@ fn route(
     st: &mut ImpairStats,
 ) -> bool {
     if let Some(bit) = v.corrupt_bit {
+        // A frame whose checksum the sender left to the device (a peer on this host) is
+        // finished first, as a NIC would have before the wire, so the receiver checks it.
+        if meta.flags.contains(crate::RxFlags::CSUM_PARTIAL) && crate::csum::finish_l4(frame) {
+            meta.flags.remove(crate::RxFlags::CSUM_PARTIAL);
+        }
         flip_bit(frame, bit);
         // Whatever the NIC verified is no longer true of these bytes.
         meta.flags.remove(crate::RxFlags::CSUM_VALID);
@@ -395,6 +400,10 @@ impl<T: TxQueue, C: Clock> TxQueue for ImpairTx<T, C> {
         true
     }
 
+    fn disable_csum_offload(&mut self) {
+        self.inner.disable_csum_offload();
+    }
+
     fn tso_max(&self) -> usize {
         if self.passthrough {
             self.inner.tso_max()
@@ -493,7 +502,14 @@ impl<P: Port, C: Clock + Clone> ImpairedPort<P, C> {
                 what: "impair hold must be at least 1 frame".into(),
             });
         }
-        let (rx, tx, mut caps) = inner.into_parts();
+        let (rx, mut tx, mut caps) = inner.into_parts();
+        if cfg.tx.corrupt > 0.0 {
+            // A corrupted frame must reach the peer with checksums that no longer verify,
+            // as on a wire (which corrupts frames the NIC has finished): none left to the
+            // device, which would sum the corrupted bytes afresh.
+            tx.disable_csum_offload();
+            caps.tx_csum_offload = false;
+        }
         // A TSO port's slots are sized for super-frames; the frames on its wire (and in the
         // pens) stay within the MTU plus an Ethernet header and a VLAN tag.
         let frame = if tx.tso_max() > 0 {
@@ -673,6 +689,64 @@ mod tests {
             **f != want
         });
         assert!((30..70).contains(&changed.count()));
+    }
+
+    #[test]
+    fn a_corrupted_partial_frame_is_finished_first_so_its_checksum_fails() {
+        use crate::csum::tests::{frame, verifies};
+        // TCP over IPv4 from a peer on this host that left the checksum to the device.
+        let full = frame(6, 20, 100, 0);
+        let mut f = full.clone();
+        crate::csum::offload_l4(&mut f).unwrap();
+        let mut meta = RxMeta {
+            flags: crate::RxFlags::CSUM_PARTIAL,
+            ..RxMeta::default()
+        };
+        let bit = 8 * 80 + 3;
+        let v = Verdict {
+            copies: 1,
+            at: [Instant::ZERO; 2],
+            corrupt_bit: Some(bit),
+        };
+        let (mut pen, mut st) = (Pen::new(0, 256), ImpairStats::default());
+        assert!(route(
+            &v,
+            Instant::ZERO,
+            &mut f,
+            &mut meta,
+            &mut pen,
+            &mut st
+        ));
+        assert!(!meta.flags.contains(crate::RxFlags::CSUM_PARTIAL));
+        let mut want = full.clone();
+        flip_bit(&mut want, bit);
+        assert_eq!(
+            f, want,
+            "finished as the device would have, then one bit flipped"
+        );
+        assert!(verifies(&full, 6, 120) && !verifies(&f, 6, 120));
+        // A partial frame the wire leaves alone stays partial, untouched.
+        let mut g = full.clone();
+        crate::csum::offload_l4(&mut g).unwrap();
+        let before = g.clone();
+        let mut meta = RxMeta {
+            flags: crate::RxFlags::CSUM_PARTIAL,
+            ..RxMeta::default()
+        };
+        let clean = Verdict {
+            corrupt_bit: None,
+            ..v
+        };
+        assert!(route(
+            &clean,
+            Instant::ZERO,
+            &mut g,
+            &mut meta,
+            &mut pen,
+            &mut st
+        ));
+        assert_eq!(g, before);
+        assert!(meta.flags.contains(crate::RxFlags::CSUM_PARTIAL));
     }
 
     #[test]

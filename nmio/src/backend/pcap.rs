@@ -442,6 +442,10 @@ impl<T: TxQueue> TxQueue for PcapTx<T> {
         self.record_commit(len, |tx| tx.commit(len))
     }
 
+    fn disable_csum_offload(&mut self) {
+        self.inner.disable_csum_offload();
+    }
+
     #[inline]
     fn tso_max(&self) -> usize {
         self.inner.tso_max()

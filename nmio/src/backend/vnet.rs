@@ -44,6 +44,19 @@ impl VnetHdr {
         }
     }
 
+    /// An ordinary frame whose L4 checksum is left to the device (the field holds the
+    /// pseudo-header sum, [`crate::csum::offload_l4`]), `hdr_len` bytes copied.
+    #[inline]
+    pub fn partial(hdr_len: u16, at: crate::csum::L4Csum) -> VnetHdr {
+        VnetHdr {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            hdr_len,
+            csum_start: at.start,
+            csum_offset: at.offset,
+            ..VnetHdr::default()
+        }
+    }
+
     /// A TSO super-frame checked as `t`, cut into `mss`-byte segments, its TCP checksum
     /// left to the device, `hdr_len` bytes copied. `cwr`: the TCP header has CWR set. A
     /// frame of one segment goes without GSO (the kernel would treat it so anyway) but
