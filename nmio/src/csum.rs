@@ -7,13 +7,10 @@
 //! impairment wrapper to finish a received partial frame before it corrupts it, as a wire
 //! only ever corrupts finished frames.
 
-/// Ethernet II header length (untagged).
-const ETH_LEN: usize = 14;
-const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
-const PROTO_TCP: u8 = 6;
+use crate::tso::{ETHERTYPE_IPV4, ETH_LEN, PROTO_TCP, TCP_CSUM_OFFSET};
+
 const PROTO_UDP: u8 = 17;
-/// Offsets of the checksum field in the TCP and UDP headers.
-const TCP_CSUM_OFFSET: usize = 16;
+/// Offset of the checksum field in the UDP header.
 const UDP_CSUM_OFFSET: usize = 6;
 
 /// Where a frame's L4 checksum starts and where its field is, relative to that start: the
@@ -32,7 +29,7 @@ pub struct L4Csum {
 /// zero field means the sender computed none, RFC 768). `None` for anything else.
 fn l4_of(frame: &[u8]) -> Option<(L4Csum, usize)> {
     let ip = frame.get(ETH_LEN..)?;
-    if frame[12..14] != ETHERTYPE_IPV4 || ip.len() < 20 || ip[0] >> 4 != 4 {
+    if frame[12..14] != ETHERTYPE_IPV4.to_be_bytes() || ip.len() < 20 || ip[0] >> 4 != 4 {
         return None;
     }
     let ihl = usize::from(ip[0] & 0xf) * 4;
@@ -147,7 +144,7 @@ pub(crate) mod tests {
     pub(crate) fn frame(proto: u8, l4_hdr: usize, payload: usize, pad: usize) -> Vec<u8> {
         let total = 20 + l4_hdr + payload;
         let mut f = vec![0u8; ETH_LEN + total + pad];
-        f[12..14].copy_from_slice(&ETHERTYPE_IPV4);
+        f[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
         let ip = &mut f[ETH_LEN..];
         ip[0] = 0x45;
         ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());

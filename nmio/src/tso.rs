@@ -17,8 +17,8 @@ use std::fmt;
 pub const ETH_LEN: usize = 14;
 /// Offset of the TCP checksum in the TCP header.
 pub const TCP_CSUM_OFFSET: usize = 16;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const PROTO_TCP: u8 = 6;
+pub(crate) const ETHERTYPE_IPV4: u16 = 0x0800;
+pub(crate) const PROTO_TCP: u8 = 6;
 
 /// Where the parts of a checked super-frame start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -45,19 +45,13 @@ impl Flow {
         f[6..12].copy_from_slice(&self.macs.1);
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         let ip_len = IP_HLEN + TCP_HLEN + payload;
-        {
-            let ip = &mut f[14..14 + IP_HLEN];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-            ip[4..6].copy_from_slice(&self.ip_id.to_be_bytes());
-            ip[6] = 0x40; // DF
-            ip[8] = 64;
-            ip[9] = proto;
-            ip[12..16].copy_from_slice(&src_ip);
-            ip[16..20].copy_from_slice(&dst_ip);
-            let c = checksum::checksum(ip);
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
-        }
+        write_ipv4(
+            &mut f[14..14 + IP_HLEN],
+            ip_len,
+            self.ip_id,
+            proto,
+            self.ips,
+        );
         let tcp = &mut f[14 + IP_HLEN..HDRS];
         tcp[0..2].copy_from_slice(&self.ports.0.to_be_bytes());
         tcp[2..4].copy_from_slice(&self.ports.1.to_be_bytes());
@@ -75,6 +69,23 @@ impl Flow {
         }
         f
     }
+}
+
+/// Write an IPv4 header without options into `ip` (20 bytes): total length `len`,
+/// identification `id`, DF, TTL 64, protocol `proto`, source and destination `ips`, and a
+/// valid header checksum.
+pub fn write_ipv4(ip: &mut [u8], len: usize, id: u16, proto: u8, ips: ([u8; 4], [u8; 4])) {
+    ip[..IP_HLEN].fill(0);
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    ip[4..6].copy_from_slice(&id.to_be_bytes());
+    ip[6] = 0x40; // DF
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&ips.0);
+    ip[16..20].copy_from_slice(&ips.1);
+    let c = checksum::checksum(&ip[..IP_HLEN]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Copy `frame` into a reserved slot and commit it as a super-frame cut at `mss`.

@@ -918,18 +918,7 @@ fn l4_frame(l: &Link, proto: u8, payload: usize) -> Vec<u8> {
     f[6..12].copy_from_slice(&l.a.caps().mac);
     f[12..14].copy_from_slice(&[0x08, 0x00]);
     let (src, dst) = ([10, 91, 0, 1], [10, 91, 0, 2]);
-    {
-        let ip = &mut f[14..34];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-        ip[6] = 0x40;
-        ip[8] = 64;
-        ip[9] = proto;
-        ip[12..16].copy_from_slice(&src);
-        ip[16..20].copy_from_slice(&dst);
-        let c = checksum::checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-    }
+    tests::tso::write_ipv4(&mut f[14..34], total, 0, proto, (src, dst));
     let l4 = &mut f[34..];
     l4[0..4].copy_from_slice(&[0x13, 0x88, 0x1f, 0x90]);
     if proto == 6 {
