@@ -557,6 +557,14 @@ pub fn open<U: PortUser>(args: &BackendArgs, user: U) -> Result<U::Output, Error
             if let Some(why) = port.tso_unavailable() {
                 eprintln!("afpacket: {}: sending without TSO: {why}", port.ifname());
             }
+            // A capture on the host (tcpdump) then shows these checksums unfinished, as it
+            // does for the kernel's own offloaded frames.
+            if port.caps().tx_csum_offload {
+                eprintln!(
+                    "afpacket: {}: TCP and UDP checksums left to the device",
+                    port.ifname()
+                );
+            }
             // Said only when asked for: an application that gives no addresses, or a user
             // who turned it off, has nothing to hear about.
             if *port.kernel_drop() != KernelDrop::NotAsked {
