@@ -118,3 +118,60 @@ fn netmap_without_its_module_is_one_line() {
         "netmap is not loaded: /dev/netmap missing",
     );
 }
+
+#[test]
+fn reflected_frames_keep_their_bytes_even_a_bad_checksum() {
+    use std::time::{Duration, Instant};
+    use tests::netns::{require_root, NetNs};
+    use tests::packet_socket::PacketSocket;
+    let test = "reflected_frames_keep_their_bytes_even_a_bad_checksum";
+    if !require_root(test, &["ip", "ethtool"]) {
+        return;
+    }
+    let ns = NetNs::new("rfl").unwrap();
+    ns.veth_pair("rfa", "rfb").unwrap();
+    // The reflector's end could fill in checksums (veth's default): it must not, here.
+    ns.exec(&["ethtool", "-K", "rfa", "tx", "on"]).unwrap();
+    let _inside = ns.enter().unwrap();
+    // Spawned from this thread, the reflector runs in the namespace.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reflector"))
+        .args(["--backend", "afpacket", "--iface", "rfa"])
+        .args(["--duration", "5", "--quiet"])
+        .spawn()
+        .expect("start reflector");
+    let sock = PacketSocket::bind("rfb", 0x0800);
+    // UDP over IPv4 with a wrong checksum (0x1234) and a marker in the payload.
+    let mut frame = vec![0u8; 14 + 20 + 8 + 16];
+    frame[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x0a]);
+    frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x0b]);
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    tests::tso::write_ipv4(
+        &mut frame[14..34],
+        44,
+        7,
+        17,
+        ([10, 92, 0, 1], [10, 92, 0, 2]),
+    );
+    frame[34..42].copy_from_slice(&[0x30, 0x39, 0x00, 0x35, 0x00, 24, 0x12, 0x34]);
+    frame[42..].copy_from_slice(b"reflect-me-as-is");
+    let mut want = frame.clone();
+    want[..6].copy_from_slice(&frame[6..12]);
+    want[6..12].copy_from_slice(&frame[..6]);
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut buf = vec![0u8; 2048];
+    let mut got = None;
+    // The reflector may still be opening its port: send again until one comes back.
+    while got.is_none() && Instant::now() < deadline {
+        sock.send(&frame);
+        while let Some(n) = sock.recv(&mut buf) {
+            if buf[..n].ends_with(b"reflect-me-as-is") && buf[..6] == want[..6] {
+                got = Some(buf[..n].to_vec());
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let got = got.expect("the frame did not come back");
+    assert_eq!(got, want, "reflected with only the MACs swapped");
+}

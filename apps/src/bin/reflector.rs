@@ -291,7 +291,10 @@ impl PortUser for Run {
 
 fn main() {
     let cli = Cli::parse();
-    let backend = cli.backend.clone();
+    let mut backend = cli.backend.clone();
+    // A reflector sends back the bytes it received: no checksum left to the device, which
+    // would refill a corrupted one and pass the frame on as good.
+    backend.tx_csum_offload = false;
     match open(&backend, Run { cli }).map_err(|e| e.to_string()) {
         Ok(Ok(())) => {}
         Ok(Err(e)) | Err(e) => {
