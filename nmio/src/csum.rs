@@ -69,9 +69,9 @@ fn pseudo(frame: &[u8], l4_len: usize) -> u64 {
 
 /// Leave the TCP or UDP checksum of the IPv4 packet in `frame` to the device: store the
 /// pseudo-header sum in its field and say where the checksum starts. Whatever the field
-/// held is overwritten. `None`, with `frame` untouched, for a frame that is not such a
-/// packet (see the conditions on [`L4Csum`]'s producer: untagged Ethernet II, IPv4 not
-/// fragmented, TCP, or UDP with a checksum).
+/// held is overwritten. `None`, with `frame` untouched, for anything else: a tagged or
+/// non-IPv4 frame, a fragment, lengths that disagree with the frame, another protocol, or
+/// UDP without a checksum.
 #[inline]
 pub fn offload_l4(frame: &mut [u8]) -> Option<L4Csum> {
     let (at, l4_len) = l4_of(frame)?;
