@@ -15,10 +15,12 @@
 //! dots, case) do not matter here. Names starting with a dot are ordinary names here;
 //! whether such files are served is the site loader's choice.
 //!
-//! One `String` is allocated per call, decoded and normalized in place. That is
-//! per request, not per packet, and keeps this module simple.
+//! A target that is already normal (no escape, no empty, `.` or `..` segment, no
+//! forbidden byte: what clients almost always send) comes back borrowed, with one scan
+//! and no allocation; any other is decoded and normalized in a `String` of its own.
 
 use core::fmt;
+use std::borrow::Cow;
 
 /// Why a request target cannot be served; each is answered 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +57,46 @@ impl fmt::Display for PathError {
 }
 
 /// Turns a request target into a normalized site path. See the module doc.
-pub fn normalize(target: &str) -> Result<String, PathError> {
+pub fn normalize(target: &str) -> Result<Cow<'_, str>, PathError> {
     if !target.starts_with('/') {
         return Err(PathError::NotOriginForm);
     }
     let end = target.find(['?', '#']).unwrap_or(target.len());
-    let mut path = percent_decode(&target.as_bytes()[..end])?;
+    let path = &target[..end];
+    if already_normal(path.as_bytes()) {
+        return Ok(Cow::Borrowed(path));
+    }
+    normalize_owned(path).map(Cow::Owned)
+}
+
+/// Whether `path` (which starts with `/`) is its own normal form: nothing to decode or
+/// refuse, and every segment but an empty last one (a trailing slash, which is kept) is a
+/// plain name.
+fn already_normal(path: &[u8]) -> bool {
+    let mut segment_start = 1;
+    for (i, &b) in path.iter().enumerate().skip(1) {
+        if b < 0x20 || b == 0x7f || b == b'\\' || b == b'%' {
+            return false;
+        }
+        if b == b'/' {
+            if !plain_segment(&path[segment_start..i]) {
+                return false;
+            }
+            segment_start = i + 1;
+        }
+    }
+    let last = &path[segment_start..];
+    last.is_empty() || plain_segment(last)
+}
+
+fn plain_segment(segment: &[u8]) -> bool {
+    !matches!(segment, b"" | b"." | b"..")
+}
+
+/// The general case of [`normalize`], for `path` (the target up to its query): decode,
+/// check, remove dot segments.
+fn normalize_owned(path: &str) -> Result<String, PathError> {
+    let mut path = percent_decode(path.as_bytes())?;
     // Validate before dot removal so that undecodable bytes are refused even in
     // segments a `..` would remove.
     if core::str::from_utf8(&path).is_err() {
@@ -374,7 +410,39 @@ mod tests {
         assert_eq!(PathError::NotOriginForm.status(), 400);
     }
 
+    #[test]
+    fn normal_targets_are_borrowed_and_others_are_not() {
+        for (target, path) in [
+            ("/", "/"),
+            ("/index.html", "/index.html"),
+            ("/docs/", "/docs/"),
+            ("/a/b.c/d?x=/../..", "/a/b.c/d"),
+            ("/.well-known/x", "/.well-known/x"),
+            ("/a..b/...", "/a..b/..."),
+        ] {
+            let got = normalize(target).unwrap();
+            assert!(matches!(got, Cow::Borrowed(_)), "{target}");
+            assert_eq!(got, path);
+        }
+        for target in [
+            "//", "/a//b", "/./a", "/a/.", "/a/..", "/a/../b", "/%41", "/a/",
+        ] {
+            let got = normalize(target);
+            let borrowed = matches!(got, Ok(Cow::Borrowed(_)));
+            assert_eq!(borrowed, target == "/a/", "{target}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_borrowed_shortcut_agrees_with_the_general_case(
+            target in "/[./%2eEfF5cC0a-z?#\\\\\\x00\\x7f]{0,40}",
+        ) {
+            let end = target.find(['?', '#']).unwrap_or(target.len());
+            let general = normalize_owned(&target[..end]);
+            prop_assert_eq!(normalize(&target).map(Cow::into_owned), general);
+        }
+
         #[test]
         fn normalize_never_escapes_on_arbitrary_strings(rest in any::<String>()) {
             for target in [rest.clone(), format!("/{rest}")] {
@@ -393,7 +461,7 @@ mod tests {
                 // Normalizing is idempotent once escapes are gone.
                 if !path.contains('%') && !path.contains('?') && !path.contains('#') {
                     let again = normalize(&path);
-                    prop_assert_eq!(again.as_deref(), Ok(path.as_str()));
+                    prop_assert_eq!(again.as_deref(), Ok(&*path));
                 }
             }
         }
