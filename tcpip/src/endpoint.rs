@@ -363,16 +363,17 @@ impl TcpCore {
             self.stats.table_full += 1;
             return Err(TcpError::TableFull);
         }
-        let local = if local.port() == 0 {
+        let (tuple, hash) = if local.port() == 0 {
             self.ephemeral(*local.ip(), remote)?
         } else {
-            local
+            let tuple = FourTuple { local, remote };
+            let hash = self.table.hash_of(&tuple);
+            if self.time_waits.find_hashed(&tuple, hash).is_some() {
+                return Err(TcpError::InUse);
+            }
+            (tuple, hash)
         };
-        let tuple = FourTuple { local, remote };
-        let hash = self.table.hash_of(&tuple);
-        if self.time_waits.find_hashed(&tuple, hash).is_some() {
-            return Err(TcpError::InUse);
-        }
+        let local = tuple.local;
         let (iss, ts_offset) = self.isn.isn_and_ts_offset(now, local, remote);
         let mut tcb = Tcb::connect(local, remote, iss, &self.cfg, cc, now);
         tcb.set_ts_offset(ts_offset);
@@ -393,7 +394,13 @@ impl TcpCore {
         Ok(h)
     }
 
-    fn ephemeral(&mut self, ip: Ipv4Addr, remote: SocketAddrV4) -> Result<SocketAddrV4, TcpError> {
+    /// A four-tuple from `ip` on a free ephemeral port to `remote`, in neither table, and
+    /// its hash.
+    fn ephemeral(
+        &mut self,
+        ip: Ipv4Addr,
+        remote: SocketAddrV4,
+    ) -> Result<(FourTuple, u32), TcpError> {
         let span = u32::from(u16::MAX - EPHEMERAL) + 1;
         for _ in 0..span {
             let port = self.next_port;
@@ -411,7 +418,7 @@ impl TcpCore {
             if self.table.find_hashed(&t, hash).is_none()
                 && self.time_waits.find_hashed(&t, hash).is_none()
             {
-                return Ok(local);
+                return Ok((t, hash));
             }
         }
         Err(TcpError::NoPort)
