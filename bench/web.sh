@@ -9,6 +9,7 @@
 #   sudo BACKENDS=afxdp XDP_MODE=generic bench/web.sh
 #   sudo DUR=5 BACKENDS="afpacket dpdk" bench/web.sh
 #   sudo CLIENTS=loadgen BACKENDS=afpacket bench/web.sh
+#   sudo ROUNDS=3 CLIENTS=loadgen BACKENDS=afpacket bench/web.sh   # medians of 3 rounds
 #
 # Layout: namespaces wbc-* (client, 10.93.0.1/24 on wc) and wbs-* (server end ws). nginx
 # gets 10.93.0.2 on ws (one process: master_process off, sendfile on, access_log off,
@@ -33,6 +34,11 @@
 # in the kernel's connect, close and socket work, so with a new connection per request it
 # is the limit; loadgen costs a few microseconds per request, so the servers are.
 #
+# ROUNDS (default 1) repeats the whole set of runs that many times, the servers taking turns
+# within each round, and reports the median of each figure over the rounds (this machine's
+# figures move by 3-7% from one run to the next); with more than one round a last table
+# gives the whole-machine CPU ratio of each round, so the spread is in the record too.
+#
 # Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (the
 # scheduler's run time of the server's threads); whole-machine CPU-seconds per 10,000
 # requests (wall-clock time less idle time over all CPUs; see busy_ticks). On veth the kernel's receive work runs on the
@@ -46,6 +52,7 @@ DUR=${DUR:-10}
 CONN=${CONN:-64}
 SIZES=${SIZES:-"64 1024 16384 262144"}
 MODE=${MODE:-pre-copy}
+ROUNDS=${ROUNDS:-1}
 BACKENDS=${BACKENDS:-$(with_dpdk "afpacket afxdp")}
 XDP_MODE=${XDP_MODE:-native}
 # Extra options for our server, e.g. WEB_ARGS="--rx-ring v3" (its default is v2: per-frame
@@ -57,6 +64,7 @@ PIN=1
 ME=bench/web.sh
 die() { echo "$ME: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, AF_PACKET, AF_XDP)"
+case $ROUNDS in '' | *[!0-9]* | 0) die "ROUNDS must be a whole number of at least 1" ;; esac
 CLIENTS=${CLIENTS:-"wrk loadgen"}
 for client in $CLIENTS; do
     case $client in wrk | loadgen) ;; *) die "CLIENTS: unknown client '$client' (wrk, loadgen)" ;; esac
@@ -208,54 +216,86 @@ probe() {
     return 1
 }
 
+# R[KEY]: one line per round, "req/s server-CPU machine-CPU status [(nopush X)]".
 declare -A R
+add_result() {
+    R[$1]="${R[$1]:+${R[$1]}$'\n'}$2"
+}
 for close in 0 1; do
-    kind=$([ "$close" = 1 ] && echo "new conn" || echo "keep-alive")
-    # nginx, tcp_nopush on and off: keep the better requests/s per size.
-    ip -n "$S" addr add 10.93.0.2/24 dev ws
-    for nopush in on off; do
-        nginx_conf "$nopush"
-        taskset -c "$PIN" ip netns exec "$S" nginx -c "$ROOT/nginx/nginx.conf" -p "$ROOT/nginx" >/dev/null 2>&1 &
-        SPID=$!
-        sleep 0.5
+    for round in $(seq "$ROUNDS"); do
+        # nginx, tcp_nopush on and off: keep the better requests/s per size in each round.
+        unset BEST
+        declare -A BEST=()
+        ip -n "$S" addr add 10.93.0.2/24 dev ws
+        for nopush in on off; do
+            nginx_conf "$nopush"
+            taskset -c "$PIN" ip netns exec "$S" nginx -c "$ROOT/nginx/nginx.conf" -p "$ROOT/nginx" >/dev/null 2>&1 &
+            SPID=$!
+            sleep 0.5
+            for size in $SIZES; do
+                for cl in $CLIENTS; do
+                    res=$(measure "$cl" "$SPID" 10.93.0.2 "/$size" "$close")
+                    old=${BEST[$cl-$size]:-"0 0 0 none"}
+                    if [ "${res%% *}" -gt "${old%% *}" ]; then BEST[$cl-$size]="$res (nopush $nopush)"; fi
+                done
+            done
+            kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
+        done
+        ip -n "$S" addr flush dev ws
         for size in $SIZES; do
             for cl in $CLIENTS; do
-                res=$(measure "$cl" "$SPID" 10.93.0.2 "/$size" "$close")
-                old=${R[$cl-nginx-$close-$size]:-"0 0 0 none"}
-                if [ "${res%% *}" -gt "${old%% *}" ]; then R[$cl-nginx-$close-$size]="$res (nopush $nopush)"; fi
+                add_result "$cl-nginx-$close-$size" "${BEST[$cl-$size]}"
             done
         done
-        kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
-    done
-    ip -n "$S" addr flush dev ws
-    # Ours, once per backend.
-    for backend in $BACKENDS; do
-        args=(--backend "$backend" --iface ws --addr 10.93.0.3/24 --root "$ROOT/www" --mode "$MODE")
-        [ "$backend" = afxdp ] && args+=(--xdp-mode "$XDP_MODE")
-        [ "$backend" = dpdk ] && args+=(--eal "$(dpdk_eal "$PIN")")
-        # shellcheck disable=SC2206
-        args+=($WEB_ARGS --quiet)
-        log=$ROOT/nginx/web-$backend-$close.log
-        taskset -c "$PIN" ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
-        SPID=$!
-        probe "$SPID" "http://10.93.0.3/${SIZES%% *}" || { cat "$log" >&2; die "our server ($backend) at 10.93.0.3 did not answer"; }
-        check_pinned "$SPID" "$PIN" "our server ($backend)"
-        if [ "$backend" = afxdp ] && [ "$close" = 0 ]; then grep '^afxdp: ' "$log" >>"$ROOT/nginx/notes" || true; fi
-        if [ "$backend" = dpdk ] && [ "$close" = 0 ]; then
-            echo "$(grep '^dpdk: ' "$log" || echo 'dpdk: no start-up line') (net_af_packet), EAL \"$(dpdk_eal "$PIN")\";" \
-                "threads' CPUs: $(thread_cpus "$SPID")" >>"$ROOT/nginx/notes"
-        fi
-        for size in $SIZES; do
-            for cl in $CLIENTS; do
-                R[$cl-web-$backend-$close-$size]=$(measure "$cl" "$SPID" 10.93.0.3 "/$size" "$close")
+        # Ours, once per backend.
+        for backend in $BACKENDS; do
+            args=(--backend "$backend" --iface ws --addr 10.93.0.3/24 --root "$ROOT/www" --mode "$MODE")
+            [ "$backend" = afxdp ] && args+=(--xdp-mode "$XDP_MODE")
+            [ "$backend" = dpdk ] && args+=(--eal "$(dpdk_eal "$PIN")")
+            # shellcheck disable=SC2206
+            args+=($WEB_ARGS --quiet)
+            log=$ROOT/nginx/web-$backend-$close.log
+            taskset -c "$PIN" ip netns exec "$S" "$BIN" "${args[@]}" >"$log" 2>&1 &
+            SPID=$!
+            probe "$SPID" "http://10.93.0.3/${SIZES%% *}" || { cat "$log" >&2; die "our server ($backend) at 10.93.0.3 did not answer"; }
+            check_pinned "$SPID" "$PIN" "our server ($backend)"
+            if [ "$round" = 1 ] && [ "$backend" = afxdp ] && [ "$close" = 0 ]; then grep '^afxdp: ' "$log" >>"$ROOT/nginx/notes" || true; fi
+            if [ "$round" = 1 ] && [ "$backend" = dpdk ] && [ "$close" = 0 ]; then
+                echo "$(grep '^dpdk: ' "$log" || echo 'dpdk: no start-up line') (net_af_packet), EAL \"$(dpdk_eal "$PIN")\";" \
+                    "threads' CPUs: $(thread_cpus "$SPID")" >>"$ROOT/nginx/notes"
+            fi
+            for size in $SIZES; do
+                for cl in $CLIENTS; do
+                    add_result "$cl-web-$backend-$close-$size" "$(measure "$cl" "$SPID" 10.93.0.3 "/$size" "$close")"
+                done
             done
+            kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
         done
-        kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=
     done
 done
 
+# cell KEY -> "req/s server-CPU machine-CPU status [note]": the median of each figure over
+# the rounds (the mean of the middle two for an even count); status "ok" only if every
+# round was; for nginx the note lists the tcp_nopush setting that won each round.
+cell() {
+    printf '%s\n' "${R[$1]:-0 0 0 none}" | awk '
+        function median(c,    i, j, t, a) {
+            for (i = 1; i <= NR; i++) a[i] = v[c, i]
+            for (i = 2; i <= NR; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            return NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+        }
+        {
+            for (c = 1; c <= 3; c++) v[c, NR] = $c
+            if (status == "" || status == "ok") status = $4
+            if ($6 != "") { n = $6; sub(/\)$/, "", n); won = won (won == "" ? "" : ",") n }
+        }
+        END {
+            printf "%.0f %.4f %.4f %s%s\n", median(1), median(2), median(3), status, (won == "" ? "" : " (nopush " won ")")
+        }'
+}
+
 label() { if [ "$1" = afxdp ]; then echo "web (afxdp $XDP_MODE)"; else echo "web ($1)"; fi; }
-echo "command: DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE CLIENTS=\"$CLIENTS\" STACK_DROP=$STACK_DROP${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
+echo "command: ROUNDS=$ROUNDS DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE CLIENTS=\"$CLIENTS\" STACK_DROP=$STACK_DROP${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
 echo "clients: wrk -t1 -c$CONN -d${DUR}s (kernel stack) / loadgen http --connections $CONN --duration $DUR (afpacket); servers pinned to CPU 1, the client to CPU 0; ours: --mode $MODE $WEB_ARGS"
 [ -s "$ROOT/nginx/notes" ] && cat "$ROOT/nginx/notes"
 printf '| size | connections | client | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | client errors |\n'
@@ -264,10 +304,10 @@ for cl in $CLIENTS; do
     for close in 0 1; do
         kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
         for size in $SIZES; do
-            read -r a b c d rest <<<"${R[$cl-nginx-$close-$size]}"
+            read -r a b c d rest <<<"$(cell "$cl-nginx-$close-$size")"
             printf '| %s B | %s | %s | nginx %s | %s | %s | %s | %s |\n' "$size" "$kind" "$cl" "${rest:-}" "$a" "$b" "$c" "$d"
             for backend in $BACKENDS; do
-                read -r a b c d <<<"${R[$cl-web-$backend-$close-$size]}"
+                read -r a b c d <<<"$(cell "$cl-web-$backend-$close-$size")"
                 printf '| %s B | %s | %s | %s | %s | %s | %s | %s |\n' "$size" "$kind" "$cl" "$(label "$backend")" "$a" "$b" "$c" "$d"
             done
         done
@@ -279,9 +319,9 @@ for cl in $CLIENTS; do
     for close in 0 1; do
         kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
         for size in $SIZES; do
-            read -r na nb nc _ <<<"${R[$cl-nginx-$close-$size]}"
+            read -r na nb nc _ <<<"$(cell "$cl-nginx-$close-$size")"
             for backend in $BACKENDS; do
-                read -r wa wb wc _ <<<"${R[$cl-web-$backend-$close-$size]}"
+                read -r wa wb wc _ <<<"$(cell "$cl-web-$backend-$close-$size")"
                 awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" \
                     -v cl="$cl" -v who="$(label "$backend")" '
                     function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "n/a" }
@@ -290,3 +330,20 @@ for cl in $CLIENTS; do
         done
     done
 done
+if [ "$ROUNDS" -gt 1 ]; then
+    echo
+    printf '| size | connections | client | server | machine CPU nginx/ours, round by round |\n|---:|---|---|---|---|\n'
+    for cl in $CLIENTS; do
+        for close in 0 1; do
+            kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
+            for size in $SIZES; do
+                for backend in $BACKENDS; do
+                    per_round=$(paste -d' ' <(printf '%s\n' "${R[$cl-nginx-$close-$size]}") \
+                        <(printf '%s\n' "${R[$cl-web-$backend-$close-$size]}") |
+                        awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($(NF - 1) > 0 ? sprintf("%.2f", $3 / $(NF - 1)) : "n/a") }')
+                    printf '| %s B | %s | %s | %s | %s |\n' "$size" "$kind" "$cl" "$(label "$backend")" "$per_round"
+                done
+            done
+        done
+    done
+fi
