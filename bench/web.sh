@@ -64,7 +64,9 @@ PIN=1
 ME=bench/web.sh
 die() { echo "$ME: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, AF_PACKET, AF_XDP)"
-case $ROUNDS in '' | *[!0-9]* | 0) die "ROUNDS must be a whole number of at least 1" ;; esac
+case $ROUNDS in '' | *[!0-9]*) die "ROUNDS must be a whole number of at least 1" ;; esac
+ROUNDS=$((10#$ROUNDS))
+[ "$ROUNDS" -ge 1 ] || die "ROUNDS must be a whole number of at least 1"
 CLIENTS=${CLIENTS:-"wrk loadgen"}
 for client in $CLIENTS; do
     case $client in wrk | loadgen) ;; *) die "CLIENTS: unknown client '$client' (wrk, loadgen)" ;; esac
@@ -244,7 +246,7 @@ for close in 0 1; do
         ip -n "$S" addr flush dev ws
         for size in $SIZES; do
             for cl in $CLIENTS; do
-                add_result "$cl-nginx-$close-$size" "${BEST[$cl-$size]}"
+                add_result "$cl-nginx-$close-$size" "${BEST[$cl-$size]:-0 0 0 failed (nopush none)}"
             done
         done
         # Ours, once per backend.
