@@ -37,7 +37,8 @@
 # ROUNDS (default 1) repeats the whole set of runs that many times, the servers taking turns
 # within each round, and reports the median of each figure over the rounds (this machine's
 # figures move by 3-7% from one run to the next); with more than one round a last table
-# gives the whole-machine CPU ratio of each round, so the spread is in the record too.
+# gives the whole-machine CPU ratio of each round in a last column of the ratio table, so
+# the spread is in the record too.
 #
 # Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (the
 # scheduler's run time of the server's threads); whole-machine CPU-seconds per 10,000
@@ -316,7 +317,11 @@ for cl in $CLIENTS; do
     done
 done
 echo
-printf '| size | connections | client | server | req/s ours/nginx | server CPU nginx/ours | machine CPU nginx/ours |\n|---:|---|---|---|---:|---:|---:|\n'
+# With more than one round, a last column: each round's machine-CPU ratio.
+head='| size | connections | client | server | req/s ours/nginx | server CPU nginx/ours | machine CPU nginx/ours |'
+rule='|---:|---|---|---|---:|---:|---:|'
+if [ "$ROUNDS" -gt 1 ]; then head+=' machine CPU nginx/ours, round by round |'; rule+='---|'; fi
+printf '%s\n%s\n' "$head" "$rule"
 for cl in $CLIENTS; do
     for close in 0 1; do
         kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
@@ -324,28 +329,19 @@ for cl in $CLIENTS; do
             read -r na nb nc _ <<<"$(cell "$cl-nginx-$close-$size")"
             for backend in $BACKENDS; do
                 read -r wa wb wc _ <<<"$(cell "$cl-web-$backend-$close-$size")"
-                awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" \
+                row=$(awk -v na="$na" -v nb="$nb" -v nc="$nc" -v wa="$wa" -v wb="$wb" -v wc="$wc" -v s="$size" -v k="$kind" \
                     -v cl="$cl" -v who="$(label "$backend")" '
                     function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "n/a" }
-                    BEGIN { printf "| %s B | %s | %s | %s | %s | %s | %s |\n", s, k, cl, who, r(wa, na), r(nb, wb), r(nc, wc) }'
+                    BEGIN { printf "| %s B | %s | %s | %s | %s | %s | %s |", s, k, cl, who, r(wa, na), r(nb, wb), r(nc, wc) }')
+                if [ "$ROUNDS" -gt 1 ]; then
+                    # nginx's lines end "(nopush X)", ours "status": machine CPU is field 3
+                    # of nginx's and the last but one of ours.
+                    row+=" $(paste -d' ' <(printf '%s\n' "${R[$cl-nginx-$close-$size]}") \
+                        <(printf '%s\n' "${R[$cl-web-$backend-$close-$size]}") |
+                        awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($(NF - 1) > 0 ? sprintf("%.2f", $3 / $(NF - 1)) : "n/a") }') |"
+                fi
+                echo "$row"
             done
         done
     done
 done
-if [ "$ROUNDS" -gt 1 ]; then
-    echo
-    printf '| size | connections | client | server | machine CPU nginx/ours, round by round |\n|---:|---|---|---|---|\n'
-    for cl in $CLIENTS; do
-        for close in 0 1; do
-            kind=$([ "$close" = 1 ] && echo "new per request" || echo "keep-alive")
-            for size in $SIZES; do
-                for backend in $BACKENDS; do
-                    per_round=$(paste -d' ' <(printf '%s\n' "${R[$cl-nginx-$close-$size]}") \
-                        <(printf '%s\n' "${R[$cl-web-$backend-$close-$size]}") |
-                        awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($(NF - 1) > 0 ? sprintf("%.2f", $3 / $(NF - 1)) : "n/a") }')
-                    printf '| %s B | %s | %s | %s | %s |\n' "$size" "$kind" "$cl" "$(label "$backend")" "$per_round"
-                done
-            done
-        done
-    done
-fi
