@@ -36,9 +36,9 @@
 #
 # ROUNDS (default 1) repeats the whole set of runs that many times, the servers taking turns
 # within each round, and reports the median of each figure over the rounds (this machine's
-# figures move by 3-7% from one run to the next); with more than one round a last table
-# gives the whole-machine CPU ratio of each round in a last column of the ratio table, so
-# the spread is in the record too.
+# figures move by 3-7% from one run to the next); with more than one round the ratio table
+# gets a last column, the whole-machine CPU ratio of each round, so the spread is in the
+# record too.
 #
 # Reported per run: requests/s; server-process CPU-seconds per 10,000 requests (the
 # scheduler's run time of the server's threads); whole-machine CPU-seconds per 10,000
