@@ -59,6 +59,9 @@ XDP_MODE=${XDP_MODE:-native}
 # Extra options for our server, e.g. WEB_ARGS="--rx-ring v3" (its default is v2: per-frame
 # wake-ups, the latency mode, which request/response traffic needs).
 WEB_ARGS=${WEB_ARGS:-}
+# Extra options for loadgen, which drives both servers, e.g. LOADGEN_ARGS="--rx-blocks 4"
+# (a smaller receive ring: see the README on ring size).
+LOADGEN_ARGS=${LOADGEN_ARGS:-}
 STACK_DROP=${STACK_DROP:-1}
 # The servers' CPU: their taskset, and DPDK's main lcore (`-l`).
 PIN=1
@@ -184,6 +187,8 @@ client() {
         taskset -c 0 ip netns exec "$C" timeout $((secs + 30)) wrk -t1 -c"$conns" -d"${secs}s" "${hdr[@]}" "http://$ip$path" 2>&1 || true
     else
         [ "$close" = 1 ] && lg=(--close)
+        # shellcheck disable=SC2206
+        lg+=($LOADGEN_ARGS)
         taskset -c 0 ip netns exec "$C" timeout $((secs + 30)) "$LOADGEN" http --backend afpacket --iface wc \
             --addr 10.93.0.4/24 --server "$ip:80" --path "$path" --connections "$conns" "${lg[@]}" \
             --duration "$secs" --quiet 2>&1 || true
@@ -298,8 +303,8 @@ cell() {
 }
 
 label() { if [ "$1" = afxdp ]; then echo "web (afxdp $XDP_MODE)"; else echo "web ($1)"; fi; }
-echo "command: ROUNDS=$ROUNDS DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE CLIENTS=\"$CLIENTS\" STACK_DROP=$STACK_DROP${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"} $ME"
-echo "clients: wrk -t1 -c$CONN -d${DUR}s (kernel stack) / loadgen http --connections $CONN --duration $DUR (afpacket); servers pinned to CPU 1, the client to CPU 0; ours: --mode $MODE $WEB_ARGS"
+echo "command: ROUNDS=$ROUNDS DUR=$DUR CONN=$CONN SIZES=\"$SIZES\" MODE=$MODE BACKENDS=\"$BACKENDS\" XDP_MODE=$XDP_MODE CLIENTS=\"$CLIENTS\" STACK_DROP=$STACK_DROP${WEB_ARGS:+ WEB_ARGS=\"$WEB_ARGS\"}${LOADGEN_ARGS:+ LOADGEN_ARGS=\"$LOADGEN_ARGS\"} $ME"
+echo "clients: wrk -t1 -c$CONN -d${DUR}s (kernel stack) / loadgen http --connections $CONN --duration $DUR${LOADGEN_ARGS:+ $LOADGEN_ARGS} (afpacket); servers pinned to CPU 1, the client to CPU 0; ours: --mode $MODE $WEB_ARGS"
 [ -s "$ROOT/nginx/notes" ] && cat "$ROOT/nginx/notes"
 printf '| size | connections | client | server | requests/s | server CPU-s / 10k req | machine CPU-s / 10k req | client errors |\n'
 printf '|---:|---|---|---|---:|---:|---:|---|\n'
