@@ -228,6 +228,14 @@ fn clean_run(link: &Link, args: &[&str]) -> (String, Vec<u64>) {
     let (out, ok) = link.loadgen(args);
     assert!(ok, "{out}");
     no_errors(&out);
+    // The stats line ends with the port's counters.
+    let frames: u64 = out
+        .split("port.rx_frames=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no port.rx_frames in:\n{out}"));
+    assert!(frames > 0, "{out}");
     let n = sent_line(&out);
     (out, n)
 }

@@ -1424,6 +1424,11 @@ fn header_timeout_closes_half_requests_and_spares_a_paused_one() {
         6,
         "{report}"
     );
+    // The stats line ends with the port's counters.
+    assert!(
+        counter(&report, "port.rx_frames=", "frames received") > 0,
+        "{report}"
+    );
 }
 
 /// `--header-timeout 2` gives every connection 2 s from its accept (or its last

@@ -1,5 +1,6 @@
 //! Counters of a port. Plain `u64`s, read by the app and printed by the servers.
 
+use std::fmt;
 use std::ops::AddAssign;
 
 /// Counters kept by a port's two halves. Every frame that is not delivered is counted under
@@ -102,5 +103,141 @@ impl AddAssign for PortStats {
         self.prepared_precopy += prepared_precopy;
         self.prepared_memcpy += prepared_memcpy;
         self.prepared_clones += prepared_clones;
+    }
+}
+
+impl PortStats {
+    /// `(name, value)` for every counter, in declaration order.
+    pub fn fields(&self) -> [(&'static str, u64); 21] {
+        let PortStats {
+            rx_frames,
+            rx_bytes,
+            rx_bursts,
+            rx_ring_full,
+            rx_truncated,
+            rx_csum_partial,
+            rx_impaired,
+            rx_other_drops,
+            tx_frames,
+            tx_bytes,
+            tx_ring_full,
+            tx_bad_len,
+            tx_bad_prepared,
+            tx_errors,
+            tx_impaired,
+            tx_kicks,
+            tx_tso,
+            tx_csum_offloaded,
+            prepared_precopy,
+            prepared_memcpy,
+            prepared_clones,
+        } = *self;
+        [
+            ("rx_frames", rx_frames),
+            ("rx_bytes", rx_bytes),
+            ("rx_bursts", rx_bursts),
+            ("rx_ring_full", rx_ring_full),
+            ("rx_truncated", rx_truncated),
+            ("rx_csum_partial", rx_csum_partial),
+            ("rx_impaired", rx_impaired),
+            ("rx_other_drops", rx_other_drops),
+            ("tx_frames", tx_frames),
+            ("tx_bytes", tx_bytes),
+            ("tx_ring_full", tx_ring_full),
+            ("tx_bad_len", tx_bad_len),
+            ("tx_bad_prepared", tx_bad_prepared),
+            ("tx_errors", tx_errors),
+            ("tx_impaired", tx_impaired),
+            ("tx_kicks", tx_kicks),
+            ("tx_tso", tx_tso),
+            ("tx_csum_offloaded", tx_csum_offloaded),
+            ("prepared_precopy", prepared_precopy),
+            ("prepared_memcpy", prepared_memcpy),
+            ("prepared_clones", prepared_clones),
+        ]
+    }
+}
+
+/// The non-zero counters as `port.name=value` pairs on one line, as the eth and tcpip
+/// counters print, or `port: all zero`.
+impl fmt::Display for PortStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (name, v) in self.fields() {
+            if v != 0 {
+                if !first {
+                    f.write_str(" ")?;
+                }
+                write!(f, "port.{name}={v}")?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("port: all zero")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_prints_the_non_zero_counters_in_order() {
+        let s = PortStats {
+            rx_frames: 7,
+            rx_ring_full: 3,
+            tx_errors: 1,
+            ..PortStats::default()
+        };
+        assert_eq!(
+            s.to_string(),
+            "port.rx_frames=7 port.rx_ring_full=3 port.tx_errors=1"
+        );
+        assert_eq!(PortStats::default().to_string(), "port: all zero");
+    }
+
+    #[test]
+    fn fields_name_every_counter_once_and_sum_like_add_assign() {
+        let mut a = PortStats::default();
+        for (i, f) in [
+            &mut a.rx_frames,
+            &mut a.rx_bytes,
+            &mut a.rx_bursts,
+            &mut a.rx_ring_full,
+            &mut a.rx_truncated,
+            &mut a.rx_csum_partial,
+            &mut a.rx_impaired,
+            &mut a.rx_other_drops,
+            &mut a.tx_frames,
+            &mut a.tx_bytes,
+            &mut a.tx_ring_full,
+            &mut a.tx_bad_len,
+            &mut a.tx_bad_prepared,
+            &mut a.tx_errors,
+            &mut a.tx_impaired,
+            &mut a.tx_kicks,
+            &mut a.tx_tso,
+            &mut a.tx_csum_offloaded,
+            &mut a.prepared_precopy,
+            &mut a.prepared_memcpy,
+            &mut a.prepared_clones,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            *f = i as u64 + 1;
+        }
+        let values: Vec<u64> = a.fields().iter().map(|&(_, v)| v).collect();
+        assert_eq!(values, (1..=21).collect::<Vec<u64>>());
+        let mut names: Vec<&str> = a.fields().iter().map(|&(n, _)| n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 21);
+        let mut b = a;
+        b += a;
+        let doubled: Vec<u64> = b.fields().iter().map(|&(_, v)| v).collect();
+        assert_eq!(doubled, (1..=21).map(|v| 2 * v).collect::<Vec<u64>>());
     }
 }

@@ -279,12 +279,14 @@ impl PortUser for Run {
             if !s.stack.quiet && last.0.elapsed() >= Duration::from_secs(1) {
                 let t = stack.upper().stats();
                 let w = stack.upper().app().stats();
+                let p = ev.stats().port;
                 let dt = last.0.elapsed().as_secs_f64();
                 eprintln!(
-                    "{:.0} conn/s, {:.0} req/s, {:.3} Gb/s out, drops: {} table full, {} header timeouts, {} bad requests",
+                    "{:.0} conn/s, {:.0} req/s, {:.3} Gb/s out, drops: {} ring full, {} table full, {} header timeouts, {} bad requests",
                     (t.accepted - last.1) as f64 / dt,
                     (w.requests - last.2) as f64 / dt,
                     (t.tx_bytes - last.3) as f64 * 8.0 / dt / 1e9,
+                    p.rx_ring_full,
                     t.table_full,
                     w.header_timeouts,
                     w.client_errors,
@@ -306,7 +308,12 @@ impl PortUser for Run {
             w.failed,
             w.header_timeouts
         );
-        println!("stats: {} {}", stack.stats(), stack.upper().stats());
+        println!(
+            "stats: {} {} {}",
+            stack.stats(),
+            stack.upper().stats(),
+            ev.stats().port
+        );
         Ok(())
     }
 }

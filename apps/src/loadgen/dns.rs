@@ -948,15 +948,11 @@ pub fn run_job<P: Port>(
     }
     ev.flush();
     if !stack.quiet {
-        let p = ev.stats().port;
         eprintln!(
-            "stats: {} {} port.rx_ring_full={} port.rx_other_drops={} port.tx_ring_full={} port.tx_errors={}",
+            "stats: {} {} {}",
             net.stats(),
             net.upper().stats(),
-            p.rx_ring_full,
-            p.rx_other_drops,
-            p.tx_ring_full,
-            p.tx_errors
+            ev.stats().port
         );
     }
     Ok(net.upper().app().report())

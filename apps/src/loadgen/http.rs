@@ -1000,7 +1000,12 @@ pub fn run_job<P: Port>(
         latency: app.latency.clone(),
         connections,
         close,
-        stack_stats: format!("{} {}", stack.stats(), stack.upper().stats()),
+        stack_stats: format!(
+            "{} {} {}",
+            stack.stats(),
+            stack.upper().stats(),
+            ev.stats().port
+        ),
     })
 }
 
