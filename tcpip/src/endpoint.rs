@@ -49,6 +49,8 @@ const CHALLENGE_ACKS_PER_SEC: u32 = 1000;
 const DEFAULT_REASSEMBLY_RINGS: usize = 256;
 /// First ephemeral port (RFC 6335).
 const EPHEMERAL: u16 = 49152;
+/// Room kept for the ACKs one receive batch may owe (more grows the list once).
+const BATCH_ACKS_RESERVED: usize = 256;
 
 /// The [`Env`] a TCB works in, borrowing only the core's fields it needs (a macro, not a
 /// method, so the borrow of a TCB in `self.table` can stay alive next to it).
@@ -192,6 +194,10 @@ pub struct TcpCore {
     /// In-flight record buffers of closed connections, for the next ones.
     seg_pool: Vec<VecDeque<TxSeg>>,
     next_port: u16,
+    /// Inside a receive batch (`begin_batch` .. `end_batch`).
+    batching: bool,
+    /// Connections owed an ACK at the batch's end.
+    batch_acks: Vec<Handle>,
 }
 
 impl TcpCore {
@@ -221,6 +227,8 @@ impl TcpCore {
             tx_pool: TxPool::default(),
             seg_pool: Vec::new(),
             next_port: EPHEMERAL + (keys[1].0[0] % u64::from(u16::MAX - EPHEMERAL + 1)) as u16,
+            batching: false,
+            batch_acks: Vec::with_capacity(BATCH_ACKS_RESERVED),
             cfg,
         })
     }
@@ -881,6 +889,34 @@ impl TcpCore {
         self.finish(now, h, ev, payload, app, sink);
     }
 
+    /// The segments handed to [`Self::on_segment`] from now until [`Self::end_batch`]
+    /// arrived together (one receive burst of the I/O loop): the ACK that every second
+    /// full-sized segment asks for (RFC 9293 3.8.6.3, RFC 5681 4.2) is sent once, at the
+    /// batch's end, for all of a connection's segments in the batch, as a receiver with
+    /// GRO/LRO acknowledges an aggregate. A sender then sees one ACK per burst instead of
+    /// one per two segments. Other ACKs (a short segment, PSH, out of order, a gap filled,
+    /// a window update) still go at once. Without a batch every ACK goes at once.
+    pub fn begin_batch(&mut self) {
+        self.batching = true;
+    }
+
+    /// The receive batch has ended: send the ACKs it owes.
+    pub fn end_batch<A: TcpApp>(&mut self, now: Instant, app: &mut A, sink: &mut impl SegmentSink) {
+        self.batching = false;
+        let mut owed = std::mem::take(&mut self.batch_acks);
+        for &h in &owed {
+            let Some(slot) = self.table.get_mut(h) else {
+                continue;
+            };
+            slot.tcb.ack_listed = false;
+            if slot.tcb.ack_batch {
+                self.finish(now, h, Events::default(), &[], app, sink);
+            }
+        }
+        owed.clear();
+        self.batch_acks = owed;
+    }
+
     /// Run the timers due at `now`.
     pub fn on_timeout<A: TcpApp>(
         &mut self,
@@ -963,6 +999,19 @@ impl TcpCore {
         if slot.half_open && tcb.state != State::SynReceived {
             slot.half_open = false;
             self.half_open -= 1;
+        }
+        if tcb.ack_batch {
+            // An ACK owed for every second full segment: inside a receive batch it waits
+            // for the batch's end (one ACK for all the batch brought, unless a segment
+            // sent before then carries it), otherwise it goes now.
+            if self.batching {
+                if !tcb.ack_listed {
+                    tcb.ack_listed = true;
+                    self.batch_acks.push(h);
+                }
+            } else {
+                tcb.set_ack_now();
+            }
         }
         let mut env = env!(self, now);
         if tcb.abort_requested {

@@ -265,6 +265,9 @@ impl<Tx: TxQueue, A: TcpApp> Transport<Tx> for Tcp<A> {
             frames: &self.frames,
             mode: self.mode,
         };
+        // The loop's receive burst is the core's receive batch: ACKs owed for every
+        // second segment go once, at `on_batch_end`.
+        self.core.begin_batch();
         self.core.on_segment_checked(
             now,
             pkt.src,
@@ -324,6 +327,13 @@ impl<Tx: TxQueue, A: TcpApp> Transport<Tx> for Tcp<A> {
     }
 
     fn on_batch_end(&mut self, ip: &mut IpContext<'_, '_, Tx>) {
+        let now = ip.now();
+        let mut sink = IpSink {
+            ip: &mut *ip,
+            frames: &self.frames,
+            mode: self.mode,
+        };
+        self.core.end_batch(now, &mut self.app, &mut sink);
         if self.rearm_pending {
             self.rearm(ip);
         }

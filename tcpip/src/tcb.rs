@@ -420,6 +420,12 @@ pub struct Tcb {
 
     // ACK policy.
     ack_now: bool,
+    /// An ACK is owed for every second full-sized segment: sent at once, or inside a
+    /// receive batch ([`crate::TcpCore::begin_batch`]) once at the batch's end, for all the
+    /// segments the batch brought.
+    pub(crate) ack_batch: bool,
+    /// The core has this connection on its list of ACKs owed at the batch's end.
+    pub(crate) ack_listed: bool,
     /// SYN-RECEIVED: send a plain ACK (not the SYN-ACK again).
     bare_ack: bool,
     unacked_segs: u32,
@@ -577,6 +583,8 @@ impl Tcb {
             rexmit_now: false,
             undo: None,
             ack_now: false,
+            ack_batch: false,
+            ack_listed: false,
             bare_ack: false,
             unacked_segs: 0,
             abort_requested: false,
@@ -1613,10 +1621,14 @@ impl Tcb {
                 self.ack_now = true;
             } else {
                 self.unacked_segs += 1;
-                if self.unacked_segs >= 2 || len < self.smss.min(536) {
-                    // Every second full segment (RFC 9293 3.8.6.3); a short one is often
-                    // the end of a message: do not make the sender wait for it.
+                if len < self.smss.min(536) {
+                    // A short segment is often the end of a message: do not make the
+                    // sender wait for it.
                     self.ack_now = true;
+                } else if self.unacked_segs >= 2 {
+                    // Every second full segment (RFC 9293 3.8.6.3): at once, or at the end
+                    // of the receive batch (the core decides, see `ack_batch`).
+                    self.ack_batch = true;
                 } else if self.delack_at.is_none() {
                     self.delack_at = Some(env.now + env.cfg.delayed_ack);
                 }
@@ -1799,6 +1811,11 @@ impl Tcb {
     fn has_unsent(&self) -> bool {
         let data_end = self.q_seq + self.queue.len();
         self.snd_nxt.lt(data_end) || (self.fin_queued && !self.fin_sent())
+    }
+
+    /// Send an ACK at the next output.
+    pub(crate) fn set_ack_now(&mut self) {
+        self.ack_now = true;
     }
 
     // ---- output ----
@@ -2334,6 +2351,7 @@ impl Tcb {
         env.stats.tx_tso += u64::from(tso);
         if ack_flag {
             self.ack_now = false;
+            self.ack_batch = false;
             self.delack_at = None;
             self.unacked_segs = 0;
             self.last_ack_sent = self.rcv_nxt;

@@ -1418,6 +1418,71 @@ fn second_full_segment_is_acked_at_once() {
     assert!(h.advance(ms(500)).is_empty(), "and no delayed ACK after it");
 }
 
+#[test]
+fn a_receive_batch_acks_its_full_segments_once_at_its_end() {
+    let (mut h, _c, s, r) = open(TcpConfig::default());
+    h.begin_batch();
+    for i in 0..6u32 {
+        let out = h.send(&seg(ACK, r + i * 1460, s).data(&[i as u8; 1460]));
+        assert!(
+            out.is_empty(),
+            "segment {i}: nothing before the batch ends: {out:?}"
+        );
+    }
+    assert_eq!(fsa(&h.end_batch()), [(ACK, s, r + 6 * 1460)]);
+    assert!(h.end_batch().is_empty(), "owed once");
+    assert!(h.advance(ms(500)).is_empty(), "and no delayed ACK after it");
+    // A single full segment in a batch still waits for the delayed-ACK timer.
+    let delay = TcpConfig::default().delayed_ack;
+    h.begin_batch();
+    assert!(h
+        .send(&seg(ACK, r + 6 * 1460, s).data(&[7; 1460]))
+        .is_empty());
+    assert!(h.end_batch().is_empty());
+    let out = h.advance(delay);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.fsa(), (ACK, s, r + 7 * 1460));
+}
+
+#[test]
+fn in_a_batch_short_pushed_and_out_of_order_segments_are_acked_at_once() {
+    let (mut h, _c, s, r) = open(TcpConfig::default());
+    h.begin_batch();
+    // A short segment ends a message: at once.
+    assert_eq!(
+        fsa(&h.send(&seg(ACK, r, s).data(&[1; 100]))),
+        [(ACK, s, r + 100)]
+    );
+    // PSH: at once.
+    let psh = TcpFlags::ACK | TcpFlags::PSH;
+    assert_eq!(
+        fsa(&h.send(&seg(psh, r + 100, s).data(&[2; 1460]))),
+        [(ACK, s, r + 1560)]
+    );
+    // Out of order: a duplicate ACK at once (with SACK when agreed).
+    let out = h.send(&seg(ACK, r + 1560 + 1460, s).data(&[3; 1460]));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].fsa(), (ACK, s, r + 1560));
+    // Filling the gap: at once.
+    assert_eq!(
+        fsa(&h.send(&seg(ACK, r + 1560, s).data(&[4; 1460]))),
+        [(ACK, s, r + 1560 + 2 * 1460)]
+    );
+    assert!(h.end_batch().is_empty(), "nothing left owed");
+}
+
+#[test]
+fn data_sent_inside_a_batch_carries_the_owed_ack() {
+    let (mut h, c, s, r) = open(TcpConfig::default());
+    h.begin_batch();
+    assert!(h.send(&seg(ACK, r, s).data(&[1; 1460])).is_empty());
+    assert!(h.send(&seg(ACK, r + 1460, s).data(&[2; 1460])).is_empty());
+    let (_, out) = h.act(c, |c| c.send(&[9; 10]));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].fsa(), (TcpFlags::ACK | TcpFlags::PSH, s, r + 2920));
+    assert!(h.end_batch().is_empty(), "the data segment carried it");
+}
+
 // ---- Keep-alive (RFC 9293 3.8.4, RFC 1122 4.2.3.6) ----
 
 #[test]

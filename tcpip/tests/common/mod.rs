@@ -745,6 +745,18 @@ impl<A: TcpApp> Host<A> {
         parse_all(&mut sink)
     }
 
+    /// Start a receive batch ([`TcpCore::begin_batch`]).
+    pub fn begin_batch(&mut self) {
+        self.core.begin_batch();
+    }
+
+    /// End the receive batch; what the core sent then.
+    pub fn end_batch(&mut self) -> Vec<Seg> {
+        let mut sink = VecSink::new(4096);
+        self.core.end_batch(self.now, &mut self.app, &mut sink);
+        parse_all(&mut sink)
+    }
+
     /// Let `d` of time pass, running every timer on its deadline; what the core sent, with
     /// when.
     pub fn advance(&mut self, d: Duration) -> Vec<(Instant, Seg)> {
