@@ -176,9 +176,17 @@ pub struct BackendArgs {
     /// TX ring slots (a power of two with afxdp).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1024))]
     pub tx_ring: usize,
-    /// AF_PACKET RX blocks in the ring (of `--rx-block-kib` KiB each).
-    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16))]
-    pub rx_blocks: usize,
+    /// AF_PACKET RX blocks in the ring (of `--rx-block-kib` KiB each) [default: 16 (4 MiB),
+    /// or on the V2 ring as many as hold the frames the application said may wait (the web
+    /// server 1,024 slots: 8; loadgen http 8 per connection, at least 512: 4 for 64
+    /// connections). A smaller ring stays in the caches (bench/web.sh: 5-9% less machine
+    /// CPU per request), a larger one holds longer bursts.]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub rx_blocks: Option<usize>,
+    /// Set by the application, not the user: the most frames it expects to wait in the
+    /// RX ring at once (see [`BackendArgs::favour_rx_frames`]).
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub rx_frames_favoured: Option<usize>,
     /// AF_PACKET RX block size in KiB (a whole number of pages). With the V3 ring the
     /// kernel hands a block over when it is full or at the retire timeout (1 ms), so a
     /// request/response load with fewer frames in flight than a block holds waits for the
@@ -328,7 +336,8 @@ impl Default for BackendArgs {
             fanout: None,
             fanout_mode: "hash".into(),
             tx_ring: 1024,
-            rx_blocks: 16,
+            rx_blocks: None,
+            rx_frames_favoured: None,
             rx_block_kib: None,
             rx_ring: None,
             tx_linear: None,
@@ -386,6 +395,28 @@ impl BackendArgs {
         self.latency_bound = true;
     }
 
+    /// At most about `frames` frames wait in the RX ring at once for this application
+    /// (its requests in flight, the bursts its peers send): an AF_PACKET V2 ring gets that
+    /// many slots, in whole blocks, where the user did not choose (`--rx-blocks`). The
+    /// kernel and the reader cycle through the whole ring, so a ring no larger than the
+    /// load needs stays in the caches; a burst longer than it is dropped
+    /// (`port.rx_ring_full`). The V3 ring keeps its size (its blocks fill by bytes).
+    pub fn favour_rx_frames(&mut self, frames: usize) {
+        self.rx_frames_favoured = Some(frames);
+    }
+
+    /// The AF_PACKET RX blocks: `--rx-blocks`, else on the V2 ring enough for what the
+    /// application favoured, else 16.
+    fn rx_block_count(&self, block_size: usize, frame_size: usize) -> usize {
+        match (self.rx_blocks, self.rx_frames_favoured, self.rx_ring_kind()) {
+            (Some(n), _, _) => n,
+            (None, Some(frames), RxRingKind::V2) if block_size >= frame_size && frame_size > 0 => {
+                frames.div_ceil(block_size / frame_size).max(1)
+            }
+            _ => DEFAULT_RX_BLOCKS,
+        }
+    }
+
     /// The application sends bulk TCP and uses [`TxQueue::commit_tso`](crate::TxQueue::commit_tso)
     /// where the port offers it: turn TCP segmentation offload on where the user did not
     /// choose (`--tso`). AF_PACKET and TAP have it so far.
@@ -430,12 +461,13 @@ impl BackendArgs {
         };
         // Options not given keep the backend's own defaults.
         let base = AfPacketConfig::new(self.iface.clone());
+        let rx_block_size = self
+            .rx_block_kib
+            .map_or(base.rx_block_size, |k| k.saturating_mul(1024));
         Ok(AfPacketConfig {
             tx_frames: self.tx_ring,
-            rx_block_count: self.rx_blocks,
-            rx_block_size: self
-                .rx_block_kib
-                .map_or(base.rx_block_size, |k| k.saturating_mul(1024)),
+            rx_block_count: self.rx_block_count(rx_block_size, base.rx_frame_size),
+            rx_block_size,
             rx_ring: self.rx_ring_kind(),
             tx_linear: self.tx_linear,
             tx_csum_offload: self.tx_csum_offload,
@@ -696,6 +728,9 @@ where
     Ok(user.run(port, peer))
 }
 
+/// AF_PACKET RX blocks unless the user or the application chose: 4 MiB of 256 KiB blocks.
+const DEFAULT_RX_BLOCKS: usize = 16;
+
 /// Frames of each ring DPDK's `net_af_packet` driver maps (its default, 512, dropped 5%
 /// of a 1 M frames/s stream on veth that our own AF_PACKET backend took whole).
 #[cfg(feature = "dpdk")]
@@ -929,6 +964,31 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--rx-block-kib", "32", "--rx-blocks", "128"]).unwrap();
         let afp = cli.backend.afpacket_config().unwrap();
         assert_eq!((afp.rx_block_size, afp.rx_block_count), (32 * 1024, 128));
+        // The RX ring's size: 16 blocks unless asked; on V2, what the application favoured
+        // in whole 256 KiB blocks of 128 slots; the user's --rx-blocks over both.
+        let blocks = |args: &[&str], favoured: Option<usize>| {
+            let mut cli = Cli::try_parse_from(args).unwrap();
+            cli.backend.favour_latency();
+            if let Some(f) = favoured {
+                cli.backend.favour_rx_frames(f);
+            }
+            cli.backend.afpacket_config().unwrap().rx_block_count
+        };
+        assert_eq!(blocks(&["x"], None), 16);
+        assert_eq!(blocks(&["x"], Some(1024)), 8);
+        assert_eq!(blocks(&["x"], Some(513)), 5, "whole blocks, rounded up");
+        assert_eq!(blocks(&["x"], Some(0)), 1, "at least one");
+        assert_eq!(blocks(&["x", "--rx-blocks", "3"], Some(1024)), 3);
+        assert_eq!(
+            blocks(&["x", "--rx-ring", "v3"], Some(1024)),
+            16,
+            "V3 keeps its size"
+        );
+        assert_eq!(
+            blocks(&["x", "--rx-block-kib", "64"], Some(1024)),
+            32,
+            "32 slots a block"
+        );
         assert_eq!(
             BackendArgs::default()
                 .afpacket_config()
