@@ -59,56 +59,16 @@ pub struct PortStats {
 
 impl AddAssign for PortStats {
     fn add_assign(&mut self, o: Self) {
-        let PortStats {
-            rx_frames,
-            rx_bytes,
-            rx_bursts,
-            rx_ring_full,
-            rx_truncated,
-            rx_csum_partial,
-            rx_impaired,
-            rx_other_drops,
-            tx_frames,
-            tx_bytes,
-            tx_ring_full,
-            tx_bad_len,
-            tx_bad_prepared,
-            tx_errors,
-            tx_impaired,
-            tx_kicks,
-            tx_tso,
-            tx_csum_offloaded,
-            prepared_precopy,
-            prepared_memcpy,
-            prepared_clones,
-        } = o;
-        self.rx_frames += rx_frames;
-        self.rx_bytes += rx_bytes;
-        self.rx_bursts += rx_bursts;
-        self.rx_ring_full += rx_ring_full;
-        self.rx_truncated += rx_truncated;
-        self.rx_csum_partial += rx_csum_partial;
-        self.rx_impaired += rx_impaired;
-        self.rx_other_drops += rx_other_drops;
-        self.tx_frames += tx_frames;
-        self.tx_bytes += tx_bytes;
-        self.tx_ring_full += tx_ring_full;
-        self.tx_bad_len += tx_bad_len;
-        self.tx_bad_prepared += tx_bad_prepared;
-        self.tx_errors += tx_errors;
-        self.tx_impaired += tx_impaired;
-        self.tx_kicks += tx_kicks;
-        self.tx_tso += tx_tso;
-        self.tx_csum_offloaded += tx_csum_offloaded;
-        self.prepared_precopy += prepared_precopy;
-        self.prepared_memcpy += prepared_memcpy;
-        self.prepared_clones += prepared_clones;
+        for ((_, a), (_, b)) in self.fields_mut().into_iter().zip(o.fields()) {
+            *a += b;
+        }
     }
 }
 
 impl PortStats {
-    /// `(name, value)` for every counter, in declaration order.
-    pub fn fields(&self) -> [(&'static str, u64); 21] {
+    /// `(name, counter)` for every counter, in declaration order (the one list both
+    /// [`Self::fields`] and `+=` go by, so a new counter cannot be left out of either).
+    fn fields_mut(&mut self) -> [(&'static str, &mut u64); 21] {
         let PortStats {
             rx_frames,
             rx_bytes,
@@ -131,7 +91,7 @@ impl PortStats {
             prepared_precopy,
             prepared_memcpy,
             prepared_clones,
-        } = *self;
+        } = self;
         [
             ("rx_frames", rx_frames),
             ("rx_bytes", rx_bytes),
@@ -155,6 +115,12 @@ impl PortStats {
             ("prepared_memcpy", prepared_memcpy),
             ("prepared_clones", prepared_clones),
         ]
+    }
+
+    /// `(name, value)` for every counter, in declaration order.
+    pub fn fields(&self) -> [(&'static str, u64); 21] {
+        let mut copy = *self;
+        copy.fields_mut().map(|(name, v)| (name, *v))
     }
 }
 
