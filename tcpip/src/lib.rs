@@ -5,7 +5,9 @@
 //!   caller-provided [`sink::SegmentSink`], application events through a [`TcpApp`]. No
 //!   clock, no backend, no locks, no allocation per segment. It holds the connection
 //!   table, listeners, timers, ISN and SYN-cookie keys and prepared objects; run one per
-//!   core.
+//!   core. Segments that arrive together can be handed in as a batch
+//!   ([`TcpCore::begin_batch`] .. [`TcpCore::end_batch`]): full segments are then
+//!   acknowledged once per batch, as a receiver with GRO acknowledges an aggregate.
 //! * [`tcb`]: one connection's RFC 9293 state machine with RFC 5961, RFC 7323, SACK,
 //!   RACK-TLP loss detection (RFC 8985), undo of spurious retransmissions, and the RFC 6298
 //!   timers; [`cc`]: congestion control behind a trait (NewReno, CUBIC).
